@@ -1,0 +1,76 @@
+"""The error tree, and its one conversion to Anthropic's error shape.
+
+Every failure a client can see is a `GatewayError`: it carries the HTTP status, the Anthropic error type and a
+message that says what happened and what to do next. Messages never hold stack traces or secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+# HTTP status -> Anthropic error type, as Anthropic's own API answers.
+_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def error_type_for_status(status: int) -> str:
+    if status in _TYPE_BY_STATUS:
+        return _TYPE_BY_STATUS[status]
+    return "invalid_request_error" if 400 <= status < 500 else "api_error"
+
+
+class CcrouterError(Exception):
+    """Base of every error ccrouter raises on purpose."""
+
+
+class ConfigError(CcrouterError):
+    """The configuration cannot be used. The message names the key path and the fix."""
+
+
+class GatewayError(CcrouterError):
+    """A failure answered to the client in Anthropic's error shape."""
+
+    def __init__(self, status: int, message: str, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type or error_type_for_status(status)
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.error_type, self.message)
+
+
+class BadRequest(GatewayError):
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message, "invalid_request_error")
+
+
+class RoutingError(GatewayError):
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message, "invalid_request_error")
+
+
+class UpstreamError(GatewayError):
+    """The provider failed or answered with an error status."""
+
+
+def error_body(error_type: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+def error_json(error_type: str, message: str) -> bytes:
+    return orjson.dumps(error_body(error_type, message))

@@ -1,0 +1,108 @@
+"""What every provider adapter offers the gateway, and the small value types they exchange.
+
+An adapter is pure: it turns an Anthropic Messages body into a `ForwardRequest`, and the provider's answer
+(a JSON payload, or a stream of raw bytes) back into Anthropic's shapes. It never touches the network or the
+clock; `upstream.py` sends what it builds and `gateway.py` relays what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from ccrouter.config import Target
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Facts about one request that adapters may need."""
+
+    request_id: str
+    target: Target
+    stream: bool
+    input_tokens: int  # the local estimate, reported in message_start until the provider says better
+    client_headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased names
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardRequest:
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class Reply:
+    """A complete (non-streaming) Anthropic message, translated."""
+
+    body: bytes  # the Anthropic message JSON, ready to send
+    usage: Usage
+    stop_reason: str | None = None
+
+
+class StreamTranslator(Protocol):
+    """Turns a provider's streamed bytes into Anthropic SSE bytes, chunk by chunk."""
+
+    usage: Usage
+    stop_reason: str | None
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Bytes from the provider in; Anthropic SSE bytes out (possibly empty)."""
+        ...
+
+    def finish(self) -> bytes:
+        """The provider closed the stream. Returns closing events, or an `event: error` when the
+        reply was cut short, so a truncated answer never looks like a success."""
+        ...
+
+
+class Adapter(Protocol):
+    def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
+        """The provider request for an Anthropic Messages body (which the adapter may modify)."""
+        ...
+
+    def parse_reply(self, payload: bytes, ctx: RequestContext) -> Reply:
+        """A provider's successful non-streaming response -> Anthropic message."""
+        ...
+
+    def stream_translator(self, ctx: RequestContext) -> StreamTranslator: ...
+
+    def error_message(self, status: int, payload: bytes) -> str:
+        """The provider's own error text from an error response body, for the client's error message."""
+        ...
+
+
+def provider_error_text(payload: bytes) -> str:
+    """The provider's own message from an error body in any of the usual shapes (bounded in length)."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        text = payload.decode("utf-8", "replace").strip()
+        return text[:500] or "(empty response body)"
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])[:2000]
+        for key in ("error", "message", "detail"):
+            if isinstance(data.get(key), str):
+                return str(data[key])[:2000]
+    return orjson.dumps(data).decode()[:500]
