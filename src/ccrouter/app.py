@@ -1,0 +1,129 @@
+"""The ASGI application: HTTP routes, body reading, auth, client-disconnect handling and the lifespan.
+
+Plain ASGI rather than a framework: the hot path is one dict lookup away from the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import MutableMapping
+from typing import Any
+
+from ccrouter import tokens
+from ccrouter.auth import check_api_key, check_origin
+from ccrouter.errors import GatewayError
+from ccrouter.gateway import Gateway
+from ccrouter.logs import Logger
+from ccrouter.responses import Receive, Send, send_bytes, send_error, send_json
+from ccrouter.upstream import Upstream
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class App:
+    def __init__(
+        self, gateway: Gateway, upstream: Upstream, log: Logger, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    ) -> None:
+        self.gateway = gateway
+        self.upstream = upstream
+        self.log = log
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        method, path = scope["method"], scope["path"]
+        if method == "POST" and path.startswith("/v1/messages"):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            denied = self._authorize(headers)
+            if denied is not None:
+                await send_error(send, denied)
+                return
+            raw = await self._read_body(receive, send)
+            if raw is None:
+                return
+            if path == "/v1/messages":
+                await self._until_disconnect(self.gateway.messages(headers, raw, send), receive)
+            elif path == "/v1/messages/count_tokens":
+                await self.gateway.count_tokens(raw, send)
+            else:
+                await send_error(send, _not_found(method, path))
+        elif path == "/health" and method in ("GET", "HEAD"):
+            await send_json(send, 200, {"status": "ok"})
+        elif method == "HEAD" and path in ("/", "/api/hello"):
+            await send_bytes(send, 200, b"", content_type=False)
+        else:
+            await send_error(send, _not_found(method, path))
+
+    def _authorize(self, headers: dict[str, str]) -> GatewayError | None:
+        apikey = self.gateway.runtime.config.apikey
+        return check_api_key(headers, apikey) if apikey else check_origin(headers)
+
+    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+        parts = [body]
+        size = len(body)
+        while message.get("more_body"):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await send_error(
+                    send,
+                    GatewayError(
+                        413,
+                        f"The request body is larger than {self.max_body_bytes // (1024 * 1024)} MB. "
+                        "Shorten the conversation (/compact) or raise the limit.",
+                        "request_too_large",
+                    ),
+                )
+                return None
+            parts.append(chunk)
+        return b"".join(parts)
+
+    @staticmethod
+    async def _until_disconnect(work: Any, receive: Receive) -> None:
+        """Run `work`, cancelling it the moment the client disconnects (which cancels the upstream call)."""
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.ensure_future(receive())
+        try:
+            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                # The watcher finished first: the client is gone (uvicorn only reports disconnects here).
+                task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        finally:
+            watcher.cancel()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.upstream.start()
+                # Load the tokenizer vocabulary off the event loop so /health answers at once.
+                asyncio.get_running_loop().run_in_executor(None, tokens.preload)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.upstream.close()
+                self.log.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _not_found(method: str, path: str) -> GatewayError:
+    return GatewayError(
+        404,
+        f"{method} {path[:200]} is not an endpoint of ccrouter. It serves POST /v1/messages, "
+        "POST /v1/messages/count_tokens and GET /health.",
+        "not_found_error",
+    )

@@ -1,0 +1,356 @@
+"""One request's journey: parse, route, adapt, send, translate back, and record how it went.
+
+HTTP framing lives in `app.py`, the network in `upstream.py`, formats in `providers/`. Every request, whatever its
+outcome (success, upstream error, bad input, client gone), ends in exactly one `RequestRecord` handed to the
+record sinks: today the log line; the cost ledger and the dashboard will subscribe to the same seam.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from ccrouter import routing
+from ccrouter.config import Config, Target
+from ccrouter.custom_router import RouterFunction, ask_custom_router, load_custom_router
+from ccrouter.errors import BadRequest, GatewayError, UpstreamError
+from ccrouter.logs import Logger, Redactor
+from ccrouter.providers.base import Adapter, RequestContext, Usage
+from ccrouter.providers.registry import make_adapter
+from ccrouter.responses import Send, end_stream, send_bytes, send_error, send_json, start_stream, stream_chunk
+from ccrouter.sse import PING, encode_event
+from ccrouter.tokens import estimate_tokens
+from ccrouter.upstream import Upstream, UpstreamResponse
+
+DEFAULT_PING_INTERVAL_S = 10.0
+CLIENT_CLOSED = 499  # nginx's convention for "the client went away before the answer"
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What happened to one request: emitted once, when it ends, whatever the outcome."""
+
+    request_id: str
+    started_at: float
+    stream: bool = False
+    session_id: str | None = None
+    requested_model: str | None = None
+    scenario: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    status: int = 0
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    estimated_input_tokens: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    stop_reason: str | None = None
+    error: str | None = None
+
+    def take_usage(self, usage: Usage) -> None:
+        self.input_tokens = usage.input_tokens
+        self.output_tokens = usage.output_tokens
+        self.cache_read_input_tokens = usage.cache_read_input_tokens
+        self.cache_creation_input_tokens = usage.cache_creation_input_tokens
+
+
+RecordSink = Callable[[RequestRecord], None]
+
+
+class Runtime:
+    """Everything derived from one config: swapped whole on reload; in-flight requests keep theirs."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.custom_router: RouterFunction | None = (
+            load_custom_router(config.custom_router_path) if config.custom_router_path else None
+        )
+        self.redact = Redactor([config.apikey, *(p.api_key for p in config.providers.values())])
+        self._adapters: dict[tuple[str, str], Adapter] = {}
+
+    def adapter(self, target: Target) -> Adapter:
+        key = (target.provider.name, target.model)
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            adapter = self._adapters[key] = make_adapter(target.provider, target.model)
+        return adapter
+
+
+class Gateway:
+    def __init__(
+        self,
+        runtime: Runtime,
+        upstream: Upstream,
+        log: Logger,
+        sinks: list[RecordSink] | None = None,
+        ping_interval_s: float = DEFAULT_PING_INTERVAL_S,
+    ) -> None:
+        self.runtime = runtime
+        self.upstream = upstream
+        self.log = log
+        self.sinks: list[RecordSink] = sinks if sinks is not None else [self._log_record]
+        self.sessions = routing.SessionUsage()
+        self.ping_interval_s = ping_interval_s
+        self._ids = itertools.count(1)
+        self._id_prefix = f"{os.getpid():x}{int(time.time()) & 0xFFFFFF:06x}"
+
+    # -----------------------------------------------------------------------------------------------------------
+    # POST /v1/messages
+
+    async def messages(self, headers: dict[str, str], raw: bytes, send: Send) -> None:
+        runtime = self.runtime  # one config for the whole request, even if a reload lands meanwhile
+        record = RequestRecord(
+            request_id=f"req_{self._id_prefix}{next(self._ids):06d}", started_at=time.time()
+        )
+        started = time.perf_counter()
+        streaming_started = False
+        try:
+            body = parse_messages_body(raw)
+            record.stream = body.get("stream") is True
+            record.requested_model = body["model"]
+            record.session_id = routing.session_id_of(body, headers)
+            if self.log.threshold <= 10:
+                self.log.debug(
+                    "request body", request_id=record.request_id, body=raw.decode("utf-8", "replace")
+                )
+            estimate = estimate_tokens(body)
+            record.estimated_input_tokens = estimate
+            route = await self._route(runtime, body, headers, estimate, record)
+            target = route.primary
+            record.scenario, record.provider, record.model = (
+                route.scenario,
+                target.provider.name,
+                target.model,
+            )
+            route_headers = [
+                ("x-ccr-route", route.scenario),
+                ("x-ccr-provider", target.provider.name),
+                ("x-ccr-model", target.model),
+                ("request-id", record.request_id),
+            ]
+            ctx = RequestContext(record.request_id, target, record.stream, estimate, headers)
+            adapter = runtime.adapter(target)
+            forward = adapter.build_request(body, ctx)
+            response = await self.upstream.post(forward, target.provider.name)
+            if response.status >= 400:
+                raise await self._provider_error(response, adapter, target, runtime)
+            if record.stream:
+                streaming_started = True
+                await self._relay_stream(
+                    response, adapter, ctx, route_headers, send, record, started, runtime
+                )
+            else:
+                reply = adapter.parse_reply(await response.read(), ctx)
+                record.take_usage(reply.usage)
+                record.stop_reason = reply.stop_reason
+                record.status = 200
+                await send_bytes(send, 200, reply.body, route_headers)
+            self.sessions.record(record.session_id, record.input_tokens + record.cache_read_input_tokens)
+        except GatewayError as exc:
+            message = runtime.redact(exc.message)
+            record.status, record.error = exc.status, message
+            if not streaming_started:
+                headers_out = _route_headers_of(record)
+                await send_error(send, GatewayError(exc.status, message, exc.error_type), headers_out)
+        except asyncio.CancelledError:
+            record.status, record.error = CLIENT_CLOSED, "the client closed the connection"
+            raise
+        except Exception as exc:  # a bug of ours: log it fully, answer without internals
+            record.status = 500
+            record.error = f"internal error: {type(exc).__name__}"
+            self.log.error(
+                "internal error",
+                request_id=record.request_id,
+                error=runtime.redact(repr(exc)),
+                exc_info=_trace(exc),
+            )
+            if not streaming_started:
+                await send_error(
+                    send,
+                    GatewayError(
+                        500,
+                        f"ccrouter hit an internal error (request {record.request_id}). "
+                        "The details are in its log (ccr logs); please report it.",
+                        "api_error",
+                    ),
+                )
+        finally:
+            record.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+            for sink in self.sinks:
+                sink(record)
+
+    async def _route(
+        self,
+        runtime: Runtime,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        estimate: int,
+        record: RequestRecord,
+    ) -> routing.Route:
+        custom_choice = None
+        if runtime.custom_router is not None:
+            custom_choice = await ask_custom_router(
+                runtime.custom_router, body, runtime.config.raw, self.log, record.request_id
+            )
+        route = routing.route(
+            body,
+            runtime.config,
+            token_estimate=estimate,
+            session_last_input=self.sessions.get(record.session_id),
+            custom_choice=custom_choice,
+        )
+        if custom_choice and route.scenario != "custom":
+            self.log.warn(
+                "custom router chose a provider or model that is not configured; using the configured rules",
+                request_id=record.request_id,
+                returned=custom_choice,
+            )
+        return route
+
+    async def _provider_error(
+        self, response: UpstreamResponse, adapter: Adapter, target: Target, runtime: Runtime
+    ) -> UpstreamError:
+        try:
+            payload = await response.read()
+        except UpstreamError:
+            payload = b""
+        detail = adapter.error_message(response.status, payload)
+        return UpstreamError(
+            response.status,
+            runtime.redact(
+                f"Provider {target.provider.name!r} (model {target.model}) answered HTTP {response.status}: {detail}"
+            ),
+        )
+
+    async def _relay_stream(
+        self,
+        response: UpstreamResponse,
+        adapter: Adapter,
+        ctx: RequestContext,
+        route_headers: list[tuple[str, str]],
+        send: Send,
+        record: RequestRecord,
+        started: float,
+        runtime: Runtime,
+    ) -> None:
+        translator = adapter.stream_translator(ctx)
+        record.status = 200
+        await start_stream(send, route_headers)
+        clock = _SendClock()
+        keepalive = asyncio.create_task(self._keepalive(send, clock))
+        tail = b""
+        try:
+            async for chunk in response.chunks():
+                out = translator.feed(chunk)
+                if out:
+                    if record.ttft_ms is None:
+                        record.ttft_ms = round((time.perf_counter() - started) * 1000, 3)
+                    clock.last = time.monotonic()
+                    await stream_chunk(send, out)
+            tail = translator.finish()
+        except UpstreamError as exc:
+            message = runtime.redact(exc.message)
+            record.error = message
+            error_type = "overloaded_error" if exc.status in (503, 529) else "api_error"
+            tail = encode_event("error", {"type": "error", "error": {"type": error_type, "message": message}})
+        finally:
+            keepalive.cancel()
+            record.take_usage(translator.usage)
+            record.stop_reason = translator.stop_reason
+            response.close()
+        if tail.startswith(b"event: error") and record.error is None:
+            record.error = "the provider's stream ended in an error"
+        await end_stream(send, tail)
+
+    async def _keepalive(self, send: Send, clock: _SendClock) -> None:
+        interval = self.ping_interval_s
+        while True:
+            await asyncio.sleep(interval - (time.monotonic() - clock.last))
+            if time.monotonic() - clock.last >= interval:
+                clock.last = time.monotonic()
+                await stream_chunk(send, PING)
+
+    # -----------------------------------------------------------------------------------------------------------
+    # POST /v1/messages/count_tokens
+
+    async def count_tokens(self, raw: bytes, send: Send) -> None:
+        try:
+            body = parse_json_object(raw)
+        except GatewayError as exc:
+            await send_error(send, exc)
+            return
+        await send_json(send, 200, {"input_tokens": estimate_tokens(body)})
+
+    # -----------------------------------------------------------------------------------------------------------
+
+    def _log_record(self, record: RequestRecord) -> None:
+        level = "info" if record.status < 400 else ("warn" if record.status < 500 else "error")
+        if self.log.enabled(level):
+            self.log.write(level, "request", asdict(record))
+
+
+class _SendClock:
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+
+def _route_headers_of(record: RequestRecord) -> list[tuple[str, str]]:
+    headers = [("request-id", record.request_id)]
+    if record.scenario:
+        headers += [
+            ("x-ccr-route", record.scenario),
+            ("x-ccr-provider", record.provider or ""),
+            ("x-ccr-model", record.model or ""),
+        ]
+    return headers
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(
+            f"The request body is not valid JSON ({exc}). Send an Anthropic Messages JSON object."
+        ) from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object (an Anthropic Messages request).")
+    return body
+
+
+def parse_messages_body(raw: bytes) -> dict[str, Any]:
+    body = parse_json_object(raw)
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise BadRequest('model: this field is required and must be a string, such as "claude-sonnet-4-5".')
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise BadRequest("messages: this field is required and must be a list of {role, content} objects.")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
+            raise BadRequest(f'messages.{i}: each message must be an object with role "user" or "assistant".')
+        content = message.get("content")
+        if not isinstance(content, (str, list)):
+            raise BadRequest(f"messages.{i}.content: must be a string or a list of content blocks.")
+    if "max_tokens" in body and (
+        not isinstance(body["max_tokens"], int) or isinstance(body["max_tokens"], bool)
+    ):
+        raise BadRequest("max_tokens: must be a whole number.")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise BadRequest("stream: must be true or false.")
+    return body
+
+
+def _trace(exc: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(exc))[-4000:]

@@ -1,0 +1,129 @@
+"""Anthropic-compatible providers (transformer `Anthropic`): the identity translation.
+
+The body goes on unchanged but for the model name; `anthropic-version` and `anthropic-beta` are forwarded; the
+provider's key replaces the client's. The stream is relayed byte for byte while an SSE decoder watches it for
+usage and for a proper ending, so a cut stream still ends in an error the client can see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ccrouter.config import Provider
+from ccrouter.providers.base import ForwardRequest, Reply, RequestContext, Usage, provider_error_text
+from ccrouter.sse import SSEDecoder, encode_event
+
+FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
+
+
+def messages_url(api_base_url: str) -> str:
+    """CCR wants the full `/v1/messages` URL; people also paste the bare base URL, so accept both."""
+    url = api_base_url.rstrip("/")
+    if url.endswith("/messages"):
+        return url
+    if url.endswith("/v1"):
+        return url + "/messages"
+    return url + "/v1/messages"
+
+
+class AnthropicAdapter:
+    def __init__(self, provider: Provider) -> None:
+        self._url = messages_url(provider.api_base_url)
+        self._auth_header = ("x-api-key", provider.api_key) if provider.api_key else None
+        for use in provider.transformers:
+            if use.name == "anthropic" and use.options and use.options.get("UseBearer"):
+                self._auth_header = (
+                    ("authorization", f"Bearer {provider.api_key}") if provider.api_key else None
+                )
+
+    def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
+        body["model"] = ctx.target.model
+        headers = {"content-type": "application/json"}
+        for name in FORWARDED_HEADERS:
+            value = ctx.client_headers.get(name)
+            if value:
+                headers[name] = value
+        headers.setdefault("anthropic-version", "2023-06-01")
+        if self._auth_header:
+            headers[self._auth_header[0]] = self._auth_header[1]
+        return ForwardRequest(self._url, headers, orjson.dumps(body))
+
+    def parse_reply(self, payload: bytes, ctx: RequestContext) -> Reply:
+        usage = Usage()
+        stop_reason = None
+        try:
+            message = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            message = None
+        if isinstance(message, dict):
+            _read_usage(message.get("usage"), usage)
+            stop_reason = message.get("stop_reason")
+        return Reply(payload, usage, stop_reason)
+
+    def stream_translator(self, ctx: RequestContext) -> AnthropicStreamRelay:
+        return AnthropicStreamRelay()
+
+    def error_message(self, status: int, payload: bytes) -> str:
+        return provider_error_text(payload)
+
+
+class AnthropicStreamRelay:
+    """Relays the provider's SSE unchanged, noting usage, stop reason and whether the stream ended properly."""
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.stop_reason: str | None = None
+        self._decoder = SSEDecoder()
+        self._ended = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        for event in self._decoder.feed(chunk):
+            self._observe(event.event, event.data)
+        return chunk
+
+    def finish(self) -> bytes:
+        for event in self._decoder.close():
+            self._observe(event.event, event.data)
+        if self._ended:
+            return b""
+        return encode_event(
+            "error",
+            {
+                "type": "error",
+                "error": {
+                    "type": "api_error",
+                    "message": "The provider's stream ended before the reply was complete. Try again.",
+                },
+            },
+        )
+
+    def _observe(self, name: str | None, data: str) -> None:
+        if name in ("message_stop", "error"):
+            self._ended = True
+            return
+        if name not in ("message_start", "message_delta"):
+            return
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(event, dict):
+            return
+        if name == "message_start" and isinstance(event.get("message"), dict):
+            _read_usage(event["message"].get("usage"), self.usage)
+        elif name == "message_delta":
+            _read_usage(event.get("usage"), self.usage)
+            delta = event.get("delta")
+            if isinstance(delta, dict) and delta.get("stop_reason"):
+                self.stop_reason = delta["stop_reason"]
+
+
+def _read_usage(source: Any, usage: Usage) -> None:
+    if not isinstance(source, dict):
+        return
+    for field in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+        value = source.get(field)
+        if isinstance(value, int) and value:
+            setattr(usage, field, value)

@@ -1,0 +1,105 @@
+"""The only module that talks to providers over the network: one pooled aiohttp client.
+
+Connection errors and time-outs become `UpstreamError`s with a message that names the provider and the next
+step. Cancelling the task that awaits a response or a chunk closes the connection at once, so a client that
+goes away stops the provider's work (and its billing) too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+
+from ccrouter.errors import UpstreamError
+from ccrouter.providers.base import ForwardRequest
+
+
+class UpstreamResponse:
+    __slots__ = ("_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _failure(exc, "while reading the response") from None
+        finally:
+            self._response.release()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; raises UpstreamError when the connection breaks or stalls."""
+        content = self._response.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _failure(exc, "in the middle of the stream") from None
+
+    def close(self) -> None:
+        """Drop the connection (used when the body was not read to the end)."""
+        self._response.close()
+
+
+class Upstream:
+    def __init__(self, timeout_ms: int, proxy_url: str | None = None) -> None:
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=min(timeout_ms, 30_000) / 1000, sock_read=timeout_ms / 1000
+        )
+        self._proxy = proxy_url
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, auto_decompress=True, trust_env=False
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post(self, request: ForwardRequest, provider_name: str) -> UpstreamResponse:
+        assert self._session is not None, "Upstream.start() was not awaited"
+        try:
+            response = await self._session.post(
+                request.url, data=request.body, headers=dict(request.headers), proxy=self._proxy
+            )
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamError(
+                502,
+                f"Could not connect to provider {provider_name!r} ({_origin(request.url)}): {exc.strerror or exc}. "
+                "Check its api_base_url in the config and that the server is running.",
+            ) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _failure(exc, f"from provider {provider_name!r}") from None
+        return UpstreamResponse(response)
+
+
+def _failure(exc: BaseException, where: str) -> UpstreamError:
+    if isinstance(exc, asyncio.TimeoutError):
+        return UpstreamError(
+            504,
+            f"The provider did not answer in time {where} (API_TIMEOUT_MS). "
+            "Try again, raise API_TIMEOUT_MS, or route to another model.",
+            "timeout_error",
+        )
+    return UpstreamError(
+        502,
+        f"The provider's connection failed {where}: {type(exc).__name__}. Try again or route to another model.",
+        "api_error",
+    )
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
