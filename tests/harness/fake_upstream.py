@@ -34,6 +34,7 @@ class Scripted:
     chunks: list[bytes] | None = None  # streamed with `delay` seconds between chunks
     delay: float = 0.0
     stall_after: int | None = None  # stop sending (keep the connection open) after this many chunks
+    headers_delay: float = 0.0  # wait this long before answering at all
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -45,9 +46,7 @@ def error_reply(status: int, data: Any, headers: dict[str, str] | None = None) -
     return json_reply(data, status, headers)
 
 
-def sse_reply(
-    events: list[Any], delay: float = 0.0, done: bool = True, stall_after: int | None = None
-) -> Scripted:
+def sse_reply(events: list[Any], delay: float = 0.0, done: bool = True, stall_after: int | None = None) -> Scripted:
     """OpenAI-style `data:` lines (dicts are JSON-encoded; bytes are sent as they are)."""
     chunks = [e if isinstance(e, bytes) else b"data: " + json.dumps(e).encode() + b"\n\n" for e in events]
     if done:
@@ -84,6 +83,7 @@ class ScriptedUpstream:
         asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()
 
     def queue(self, *replies: Scripted) -> None:
         self.replies.extend(replies)
@@ -117,6 +117,12 @@ class ScriptedUpstream:
             reply = self.default(received)
         else:
             reply = error_reply(500, {"error": {"message": "the scripted upstream has no reply queued"}})
+        if reply.headers_delay:
+            try:
+                await asyncio.sleep(reply.headers_delay)
+            except asyncio.CancelledError:
+                self.client_went_away.set()
+                raise
         if reply.chunks is None:
             return web.Response(
                 status=reply.status, body=reply.body, content_type=reply.content_type, headers=reply.headers
