@@ -164,7 +164,7 @@ def test_unconfigured_scenarios_fall_through_to_default() -> None:
 
 def test_no_default_is_a_clear_error() -> None:
     no_default = parse_config(json.dumps({**CONFIG, "Router": {"think": "main,m-think"}}), {})
-    with pytest.raises(RoutingError, match="Router.default"):
+    with pytest.raises(RoutingError, match=r"Router\.default"):
         route(body(), no_default, token_estimate=1)
 
 

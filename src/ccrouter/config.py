@@ -268,8 +268,7 @@ def _providers(data: dict[str, Any], custom_names: frozenset[str]) -> list[Provi
         url = item.get("api_base_url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ConfigError(
-                f"{where}.api_base_url must be an http(s) URL such as "
-                "https://api.deepseek.com/chat/completions."
+                f"{where}.api_base_url must be an http(s) URL such as https://api.deepseek.com/chat/completions."
             )
         api_key = item.get("api_key")
         if api_key is not None and not isinstance(api_key, str):
@@ -325,16 +324,12 @@ def _use_list(items: Any, where: str, custom_names: frozenset[str]) -> tuple[Tra
         if isinstance(item, list) and item:
             name, options = item[0], (item[1] if len(item) > 1 else None)
         if not isinstance(name, str):
-            raise ConfigError(
-                f'{where}[{i}] must be a name or [name, {{options}}], e.g. ["maxtoken", {{...}}].'
-            )
+            raise ConfigError(f'{where}[{i}] must be a name or [name, {{options}}], e.g. ["maxtoken", {{...}}].')
         if options is not None and not isinstance(options, dict):
             raise ConfigError(f"{where}[{i}] options must be an object.")
         if name.lower() not in KNOWN_TRANSFORMERS and name.lower() not in custom_names:
             known = ", ".join(sorted(KNOWN_TRANSFORMERS | custom_names))
-            raise ConfigError(
-                f"{where}[{i}] names an unknown transformer {name!r}. Known transformers: {known}."
-            )
+            raise ConfigError(f"{where}[{i}] names an unknown transformer {name!r}. Known transformers: {known}.")
         uses.append(TransformerUse(name.lower(), options))
     return tuple(uses)
 
@@ -390,9 +385,7 @@ def _fallback(data: dict[str, Any], providers: list[Provider]) -> dict[str, tupl
             items = [items]
         if not isinstance(items, list):
             raise ConfigError(f'fallback.{key} must be a list of "provider,model" strings.')
-        result[ROUTE_KEYS[key]] = tuple(
-            _target(v, f"fallback.{key}[{i}]", providers) for i, v in enumerate(items)
-        )
+        result[ROUTE_KEYS[key]] = tuple(_target(v, f"fallback.{key}[{i}]", providers) for i, v in enumerate(items))
     return result
 
 
@@ -404,9 +397,7 @@ def _typed(data: Mapping[str, Any], key: str, kind: type, default: Any, prefix: 
     if value is None:
         return default
     if not isinstance(value, kind):
-        raise ConfigError(
-            f"{prefix}{key} must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {_describe(value)}."
-        )
+        raise ConfigError(f"{prefix}{key} must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {_describe(value)}.")
     return value
 
 

@@ -108,9 +108,7 @@ class Gateway:
 
     async def messages(self, headers: dict[str, str], raw: bytes, send: Send) -> None:
         runtime = self.runtime  # one config for the whole request, even if a reload lands meanwhile
-        record = RequestRecord(
-            request_id=f"req_{self._id_prefix}{next(self._ids):06d}", started_at=time.time()
-        )
+        record = RequestRecord(request_id=f"req_{self._id_prefix}{next(self._ids):06d}", started_at=time.time())
         started = time.perf_counter()
         streaming_started = False
         try:
@@ -119,9 +117,7 @@ class Gateway:
             record.requested_model = body["model"]
             record.session_id = routing.session_id_of(body, headers)
             if self.log.threshold <= 10:
-                self.log.debug(
-                    "request body", request_id=record.request_id, body=raw.decode("utf-8", "replace")
-                )
+                self.log.debug("request body", request_id=record.request_id, body=raw.decode("utf-8", "replace"))
             estimate = estimate_tokens(body)
             record.estimated_input_tokens = estimate
             route = await self._route(runtime, body, headers, estimate, record)
@@ -145,9 +141,7 @@ class Gateway:
                 raise await self._provider_error(response, adapter, target, runtime)
             if record.stream:
                 streaming_started = True
-                await self._relay_stream(
-                    response, adapter, ctx, route_headers, send, record, started, runtime
-                )
+                await self._relay_stream(response, adapter, ctx, route_headers, send, record, started, runtime)
             else:
                 reply = adapter.parse_reply(await response.read(), ctx)
                 record.take_usage(reply.usage)
@@ -341,9 +335,7 @@ def parse_messages_body(raw: bytes) -> dict[str, Any]:
         content = message.get("content")
         if not isinstance(content, (str, list)):
             raise BadRequest(f"messages.{i}.content: must be a string or a list of content blocks.")
-    if "max_tokens" in body and (
-        not isinstance(body["max_tokens"], int) or isinstance(body["max_tokens"], bool)
-    ):
+    if "max_tokens" in body and (not isinstance(body["max_tokens"], int) or isinstance(body["max_tokens"], bool)):
         raise BadRequest("max_tokens: must be a whole number.")
     if "stream" in body and not isinstance(body["stream"], bool):
         raise BadRequest("stream: must be true or false.")

@@ -101,9 +101,7 @@ def _choose(
 
     if "longContext" in routes:
         threshold = config.long_context_threshold
-        if token_estimate > threshold or (
-            session_last_input > threshold and token_estimate > SESSION_STAYS_LONG_ABOVE
-        ):
+        if token_estimate > threshold or (session_last_input > threshold and token_estimate > SESSION_STAYS_LONG_ABOVE):
             return "longContext", routes["longContext"]
 
     subagent = _take_subagent_tag(body, config)
@@ -172,8 +170,7 @@ def _has_web_search_tool(body: dict[str, Any]) -> bool:
     if not isinstance(tools, list):
         return False
     return any(
-        isinstance(t, dict) and isinstance(t.get("type"), str) and t["type"].startswith("web_search")
-        for t in tools
+        isinstance(t, dict) and isinstance(t.get("type"), str) and t["type"].startswith("web_search") for t in tools
     )
 
 
