@@ -24,9 +24,7 @@ StartRouter = Callable[..., RouterProcess]
 def start_router(tmp_path: Path) -> Iterator[StartRouter]:
     started: list[RouterProcess] = []
 
-    def start(
-        config: dict[str, Any], env: dict[str, str] | None = None, home: Path | None = None
-    ) -> RouterProcess:
+    def start(config: dict[str, Any], env: dict[str, str] | None = None, home: Path | None = None) -> RouterProcess:
         router = RouterProcess(home or tmp_path / f"ccr-home-{len(started)}", config, env)
         started.append(router)
         return router.start()

@@ -25,9 +25,7 @@ def _encode_headers(extra: Headers) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in extra]
 
 
-async def send_bytes(
-    send: Send, status: int, body: bytes, headers: Headers = (), content_type: bool = True
-) -> None:
+async def send_bytes(send: Send, status: int, body: bytes, headers: Headers = (), content_type: bool = True) -> None:
     raw = [_JSON] if content_type else []
     raw.append((b"content-length", str(len(body)).encode()))
     raw.extend(_encode_headers(headers))
@@ -44,9 +42,7 @@ async def send_error(send: Send, error: GatewayError, headers: Headers = ()) -> 
 
 
 async def start_stream(send: Send, headers: Headers = ()) -> None:
-    await send(
-        {"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS + _encode_headers(headers)}
-    )
+    await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS + _encode_headers(headers)})
 
 
 async def stream_chunk(send: Send, data: bytes) -> None:

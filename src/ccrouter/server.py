@@ -20,9 +20,7 @@ from ccrouter.upstream import Upstream
 
 def build_app(config: Config, ping_interval_s: float = DEFAULT_PING_INTERVAL_S) -> App:
     runtime = Runtime(config)
-    log = Logger(
-        config.home / "logs" if config.log else None, config.log_level, runtime.redact, echo=sys.stderr
-    )
+    log = Logger(config.home / "logs" if config.log else None, config.log_level, runtime.redact, echo=sys.stderr)
     upstream = Upstream(config.api_timeout_ms, config.proxy_url)
     gateway = Gateway(runtime, upstream, log, ping_interval_s=ping_interval_s)
     return App(gateway, upstream, log)
@@ -58,9 +56,7 @@ def _ping_interval(config: Config) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ccrouter.server", description="Run ccrouter in the foreground.")
-    parser.add_argument(
-        "--config", type=Path, default=None, help="config file (default $CCR_HOME/config.json)"
-    )
+    parser.add_argument("--config", type=Path, default=None, help="config file (default $CCR_HOME/config.json)")
     parser.add_argument("--host", default=None)
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args(argv)

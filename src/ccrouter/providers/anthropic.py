@@ -34,9 +34,7 @@ class AnthropicAdapter:
         self._auth_header = ("x-api-key", provider.api_key) if provider.api_key else None
         for use in provider.transformers:
             if use.name == "anthropic" and use.options and use.options.get("UseBearer"):
-                self._auth_header = (
-                    ("authorization", f"Bearer {provider.api_key}") if provider.api_key else None
-                )
+                self._auth_header = ("authorization", f"Bearer {provider.api_key}") if provider.api_key else None
 
     def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
         body["model"] = ctx.target.model
