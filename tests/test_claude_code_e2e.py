@@ -40,9 +40,13 @@ def tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for m in body.get("messages", []) if m.get("role") == "tool"]
 
 
+def tool_names(body: dict[str, Any]) -> list[str]:
+    return [t["function"]["name"] for t in body.get("tools", [])]
+
+
 def tool_loop_provider(received: Received) -> Scripted:
     body = received.body
-    tools = [t["function"]["name"] for t in body.get("tools", [])]
+    tools = tool_names(body)
     if tool_messages(body):
         output = tool_messages(body)[-1]["content"]
         return openai_text_stream(f"All done. The tool said: {output.strip()}")
@@ -69,7 +73,7 @@ def test_claude_code_runs_a_tool_loop_through_ccrouter(
     output = json.loads(result.stdout)
     assert output["is_error"] is False
     assert f"All done. The tool said: {MARKER}" in output["result"]
-    main_turns = [r.body for r in upstream.received if "Bash" in [t["function"]["name"] for t in r.body.get("tools", [])]]
+    main_turns = [r.body for r in upstream.received if "Bash" in tool_names(r.body)]
     assert len(main_turns) >= 2
     follow_up = tool_messages(main_turns[-1])
     assert follow_up and follow_up[-1]["tool_call_id"] == "call_bash_1" and MARKER in follow_up[-1]["content"]
