@@ -592,3 +592,28 @@ def test_log_line_fields_and_log_off(upstream: ScriptedUpstream, start_router: S
         model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
     )
     assert not (quiet.home / "logs" / "ccr-router.log").exists()
+
+
+def test_proxy_url_carries_upstream_requests(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+    # The scripted server plays the HTTP proxy: a proxied request arrives with the provider's host in Host.
+    upstream.queue(json_reply(message("via proxy")))
+    config = {
+        "Providers": [
+            {
+                "name": "remote",
+                "api_base_url": "http://provider.invalid/v1/messages",
+                "api_key": PROVIDER_KEY,
+                "models": ["m"],
+                "transformer": {"use": ["Anthropic"]},
+            }
+        ],
+        "Router": {"default": "remote,m"},
+        "PROXY_URL": upstream.url,
+    }
+    router = start_router(config)
+    reply = client(router.url).messages.create(
+        model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.content[0].text == "via proxy"  # type: ignore[union-attr]
+    assert upstream.received[0].headers["Host"] == "provider.invalid"
+    assert upstream.received[0].path == "/v1/messages"

@@ -43,11 +43,15 @@ class Logger:
         level: str = "info",
         redactor: Redactor | None = None,
         echo: IO[str] | None = None,
+        max_bytes: int = MAX_BYTES,
+        backups: int = BACKUPS,
     ) -> None:
         """`directory` None disables the file (LOG: false); `echo` also prints warnings and errors there."""
         self.threshold = LEVELS.get(level, 20)
         self.redact = redactor or Redactor(())
         self._echo = echo
+        self._max_bytes = max_bytes
+        self._backups = backups
         self._path: Path | None = None
         self._file: IO[bytes] | None = None
         self._size = 0
@@ -85,7 +89,7 @@ class Logger:
         self._file.write(data)
         self._file.flush()
         self._size += len(data)
-        if self._size >= MAX_BYTES:
+        if self._size >= self._max_bytes:
             self._rotate()
 
     def close(self) -> None:
@@ -102,7 +106,7 @@ class Logger:
         assert self._path is not None
         self.close()
         stem = self._path.with_suffix("")
-        for index in range(BACKUPS - 1, 0, -1):
+        for index in range(self._backups - 1, 0, -1):
             older = Path(f"{stem}.{index}.log")
             if older.exists():
                 older.replace(f"{stem}.{index + 1}.log")
