@@ -6,6 +6,7 @@ from ccrouter.config import Provider
 from ccrouter.errors import GatewayError
 from ccrouter.providers.anthropic import AnthropicAdapter
 from ccrouter.providers.base import Adapter
+from ccrouter.providers.openai_chat import OpenAIChatAdapter
 
 
 def make_adapter(provider: Provider, model: str) -> Adapter:
@@ -13,8 +14,6 @@ def make_adapter(provider: Provider, model: str) -> Adapter:
     if kind == "anthropic":
         return AnthropicAdapter(provider)
     if kind == "openai-chat":
-        from ccrouter.providers.openai_chat import OpenAIChatAdapter  # TEMP until the module lands
-
         return OpenAIChatAdapter(provider)
     raise GatewayError(
         501,

@@ -1,0 +1,179 @@
+"""OpenAI chat completion (non-streaming) -> Anthropic message, and the mappings the stream shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import uuid4
+
+import orjson
+
+from ccrouter.providers.base import Usage
+
+THINKING_SIGNATURE = "ccrouter-openai-chat"
+"""The signature on thinking blocks made from a provider's reasoning text. Anthropic needs a non-empty one; it
+is not a real Anthropic signature, so an Anthropic upstream must not be sent these blocks back."""
+
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+def new_id() -> str:
+    """A random id suffix, as Anthropic ids look (`msg_...`, `toolu_...`)."""
+    return uuid4().hex[:24]
+
+
+def stop_reason(finish_reason: Any, has_tool_calls: bool) -> str:
+    """OpenAI `finish_reason` -> Anthropic `stop_reason`; tool calls win over a plain `stop`."""
+    if has_tool_calls and finish_reason in (None, "stop", "tool_calls", "function_call"):
+        return "tool_use"
+    return STOP_REASONS.get(finish_reason, "end_turn") if isinstance(finish_reason, str) else "end_turn"
+
+
+def read_usage(source: Any, usage: Usage) -> bool:
+    """Copy an OpenAI `usage` object into `usage`; Anthropic's input_tokens excludes cache reads and writes.
+
+    Returns whether `source` held usage at all.
+    """
+    if not isinstance(source, dict):
+        return False
+    usage.output_tokens = _int(source.get("completion_tokens"))
+    prompt = source.get("prompt_tokens")
+    if not isinstance(prompt, int) or isinstance(prompt, bool):
+        return True  # no prompt count: keep the estimate
+    prompt = max(prompt, 0)
+    details = source.get("prompt_tokens_details")
+    cached = written = 0
+    if isinstance(details, dict):
+        cached = _int(details.get("cached_tokens"))
+        written = _int(details.get("cache_write_tokens"))
+    if not cached:
+        cached = _int(source.get("prompt_cache_hit_tokens"))  # DeepSeek
+    usage.input_tokens = max(prompt - cached - written, 0)
+    usage.cache_read_input_tokens = cached
+    usage.cache_creation_input_tokens = written
+    return True
+
+
+def message_id(provider_id: Any, make_id: Callable[[], str]) -> str:
+    if isinstance(provider_id, str) and provider_id:
+        return provider_id if provider_id.startswith("msg_") else "msg_" + provider_id
+    return "msg_" + make_id()
+
+
+def tool_id(provider_id: Any, make_id: Callable[[], str]) -> str:
+    """The provider's tool-call id as a string (numeric ids occur), or a fresh `toolu_` id."""
+    if isinstance(provider_id, str) and provider_id:
+        return provider_id
+    if isinstance(provider_id, int) and not isinstance(provider_id, bool):
+        return str(provider_id)
+    return "toolu_" + make_id()
+
+
+def reasoning_text(message: dict[str, Any]) -> str:
+    """Reasoning from a message or a stream delta: `reasoning_content` (DeepSeek), `reasoning` or
+    `reasoning_details` (OpenRouter)."""
+    text = message.get("reasoning_content")
+    if isinstance(text, str) and text:
+        return text
+    text = message.get("reasoning")
+    if isinstance(text, str) and text:
+        return text
+    details = message.get("reasoning_details")
+    if not isinstance(details, list):
+        return ""
+    parts: list[str] = []
+    for item in details:
+        if isinstance(item, dict):
+            value = item.get("text") or item.get("summary")
+            if isinstance(value, str):
+                parts.append(value)
+    return "".join(parts)
+
+
+def completion_to_message(
+    completion: dict[str, Any],
+    model: str,
+    input_tokens: int = 0,
+    make_id: Callable[[], str] = new_id,
+) -> dict[str, Any]:
+    """An OpenAI chat completion -> an Anthropic message dict. `input_tokens` is used when it has no usage."""
+    choices = completion.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        message = {}
+    content: list[dict[str, Any]] = []
+    thinking = reasoning_text(message)
+    if thinking:
+        content.append({"type": "thinking", "thinking": thinking, "signature": THINKING_SIGNATURE})
+    text = _content_text(message.get("content")) or _str(message.get("refusal"))
+    if text:
+        content.append({"type": "text", "text": text})
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
+        if isinstance(call, dict):
+            content.append(_tool_use(call, make_id))
+    has_calls = any(block["type"] == "tool_use" for block in content)
+    usage = Usage(input_tokens=input_tokens)
+    read_usage(completion.get("usage"), usage)
+    return {
+        "id": message_id(completion.get("id"), make_id),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason(choice.get("finish_reason"), has_calls),
+        "stop_sequence": None,
+        "usage": usage.as_dict(),
+    }
+
+
+def parse_arguments(arguments: Any) -> dict[str, Any]:
+    """Tool-call arguments (a JSON string) -> the tool_use input; unparsable text is kept under `_raw`."""
+    if isinstance(arguments, dict):
+        return arguments
+    if not isinstance(arguments, str) or not arguments.strip():
+        return {}
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"_raw": arguments}
+
+
+def _tool_use(call: dict[str, Any], make_id: Callable[[], str]) -> dict[str, Any]:
+    function = call.get("function")
+    if not isinstance(function, dict):
+        function = {}
+    return {
+        "type": "tool_use",
+        "id": tool_id(call.get("id"), make_id),
+        "name": _str(function.get("name")),
+        "input": parse_arguments(function.get("arguments")),
+    }
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # some servers answer with a list of parts
+        return "".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
