@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import pytest
 
 from tests.harness.fake_upstream import ScriptedUpstream
@@ -44,3 +45,20 @@ def openai_provider(
         "models": models or ["fake-model"],
         **extra,
     }
+
+
+_open_clients: list[anthropic.Anthropic] = []
+
+
+def sdk_client(url: str, api_key: str | None = "client-key", **kwargs: Any) -> anthropic.Anthropic:
+    """The official SDK pointed at the router, without its own retries; closed when the test ends."""
+    client = anthropic.Anthropic(base_url=url, api_key=api_key, max_retries=0, **kwargs)
+    _open_clients.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    yield
+    while _open_clients:
+        _open_clients.pop().close()

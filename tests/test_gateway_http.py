@@ -17,7 +17,7 @@ import httpx
 import pytest
 import tiktoken
 
-from tests.conftest import StartRouter
+from tests.conftest import StartRouter, sdk_client
 from tests.harness.fake_upstream import (
     Received,
     Scripted,
@@ -99,8 +99,7 @@ def routed_config(upstream: ScriptedUpstream, **extra: Any) -> dict[str, Any]:
     }
 
 
-def client(url: str, api_key: str = "client-key", **kwargs: Any) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=url, api_key=api_key, max_retries=0, **kwargs)
+client = sdk_client
 
 
 def echo_model(received: Received) -> Scripted:
@@ -359,7 +358,7 @@ def test_apikey_required_when_configured(upstream: ScriptedUpstream, start_route
     with pytest.raises(anthropic.AuthenticationError):
         client(router.url, api_key="wrong-key").messages.create(**body)
     assert client(router.url, api_key=ROUTER_KEY).messages.create(**body).content[0].text == "hello"  # type: ignore[union-attr]
-    bearer = anthropic.Anthropic(base_url=router.url, auth_token=ROUTER_KEY, max_retries=0)
+    bearer = sdk_client(router.url, api_key=None, auth_token=ROUTER_KEY)
     assert bearer.messages.create(**body).model == "m-default"
     both = httpx.post(
         router.url + "/v1/messages",

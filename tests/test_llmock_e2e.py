@@ -13,7 +13,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.conftest import StartRouter
+from tests.conftest import StartRouter, sdk_client
 from tests.harness.llmock_server import LlmockServer
 
 WEATHER_TOOL = {
@@ -58,8 +58,7 @@ def config_for(server: LlmockServer) -> dict[str, Any]:
     }
 
 
-def client(url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0)
+client = sdk_client
 
 
 @pytest.mark.parametrize("model", ["oai,gpt-4o", "anth,claude-3-5-sonnet-latest"])
