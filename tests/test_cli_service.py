@@ -1,0 +1,248 @@
+"""`ccr start / stop / status / restart / version` as real processes, each test with its own CCR_HOME and port."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ccr_cli_harness import CcrHome, ccr_command, fake_provider_config
+from tests.harness.fake_upstream import ScriptedUpstream
+from tests.harness.router_process import wait_for_health
+
+
+@pytest.fixture
+def ccr(tmp_path: Path) -> Iterator[CcrHome]:
+    home = CcrHome(tmp_path)
+    yield home
+    home.cleanup()
+
+
+def _health(url: str) -> int:
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=2)
+    try:
+        conn.request("GET", "/health")
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_start_status_stop_cycle(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    ccr.write_config(fake_provider_config(upstream, ccr.port))
+
+    started = ccr.run("start")
+    assert started.returncode == 0, started.stderr
+    assert ccr.url in started.stdout
+    info = ccr.pid_info()
+    assert info is not None
+    pid = info["pid"]
+    assert info["port"] == ccr.port
+    assert info["config"] == str(ccr.config_path.resolve())
+    assert _alive(pid)
+
+    status = ccr.run("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "running" in status.stdout
+    assert str(pid) in status.stdout
+    assert ccr.url in status.stdout
+    assert _health(ccr.url) == 200
+
+    again = ccr.run("start")
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout
+    assert str(pid) in again.stdout
+    assert (ccr.pid_info() or {}).get("pid") == pid
+
+    stopped = ccr.run("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped" in stopped.stdout
+    assert not _alive(pid)
+    assert not ccr.pid_file.exists()
+
+    status = ccr.run("status")
+    assert status.returncode == 1
+    assert "not running" in status.stdout
+    assert "ccr start" in status.stdout  # says what to do next
+    assert not ccr.pid_file.exists()
+
+    stop_again = ccr.run("stop")
+    assert stop_again.returncode == 0
+    assert "not running" in stop_again.stdout
+
+
+def test_stale_pid_file_is_cleaned_and_start_works(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    ccr.write_config(fake_provider_config(upstream, ccr.port))
+    dead = _dead_pid()
+    ccr.pid_file.write_text(
+        json.dumps({"pid": dead, "host": "127.0.0.1", "port": ccr.port, "config": "x", "started_at": 0})
+    )
+
+    status = ccr.run("status")
+    assert status.returncode == 1
+    assert "not running" in status.stdout
+    assert "stale" in status.stdout
+    assert not ccr.pid_file.exists()
+
+    ccr.pid_file.write_text(json.dumps({"pid": dead, "host": "127.0.0.1", "port": ccr.port}))
+    started = ccr.run("start")
+    assert started.returncode == 0, started.stderr
+    info = ccr.pid_info()
+    assert info is not None and info["pid"] != dead
+    assert _health(ccr.url) == 200
+
+
+def test_reused_pid_is_not_taken_for_the_service(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    """The pid file names a live process that is not the one that wrote it (pid reuse): never signal it."""
+    ccr.write_config(fake_provider_config(upstream, ccr.port))
+    ccr.pid_file.write_text(
+        json.dumps(
+            {"pid": os.getpid(), "host": "127.0.0.1", "port": ccr.port, "config": "x", "started_at": 0, "proc_start": 1}
+        )
+    )
+    stopped = ccr.run("stop")
+    assert stopped.returncode == 0
+    assert "not running" in stopped.stdout
+    assert not ccr.pid_file.exists()  # and this test process is still alive to assert it
+
+
+def test_corrupt_pid_file_is_removed(ccr: CcrHome) -> None:
+    ccr.pid_file.write_text("not json")
+    status = ccr.run("status")
+    assert status.returncode == 1
+    assert "not running" in status.stdout
+    assert not ccr.pid_file.exists()
+
+
+def test_invalid_config_fails_start_without_leftovers(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    config = fake_provider_config(upstream, ccr.port)
+    config["Router"] = {"default": "deepseek"}
+    ccr.write_config(config)
+
+    result = ccr.run("start")
+    assert result.returncode == 2
+    assert result.stderr.startswith("ccr: ")
+    assert "Router.default" in result.stderr
+    assert "provider,model" in result.stderr  # says how to fix it
+    assert "Traceback" not in result.stderr
+    assert not ccr.pid_file.exists()
+    assert ccr.server_pids() == []
+
+
+def test_missing_config_file_says_where_to_put_one(ccr: CcrHome) -> None:
+    result = ccr.run("start")
+    assert result.returncode == 2
+    assert str(ccr.config_path) in result.stderr
+    assert "--config" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not ccr.pid_file.exists()
+
+
+def test_port_in_use_fails_start_with_the_port_named(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    ccr.write_config(fake_provider_config(upstream, ccr.port))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ccr.port))
+        holder.listen()
+        result = ccr.run("start")
+    assert result.returncode != 0
+    assert str(ccr.port) in result.stderr
+    assert "in use" in result.stderr
+    assert "PORT" in result.stderr  # what to do next
+    assert "Traceback" not in result.stderr
+    assert not ccr.pid_file.exists()
+    assert ccr.server_pids() == []
+
+
+def test_explicit_config_option(ccr: CcrHome, upstream: ScriptedUpstream, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere" / "my-config.json"
+    other.parent.mkdir()
+    other.write_text(json.dumps(fake_provider_config(upstream, ccr.port)))
+    started = ccr.run("--config", str(other), "start")
+    assert started.returncode == 0, started.stderr
+    info = ccr.pid_info()
+    assert info is not None and info["config"] == str(other.resolve())
+    assert ccr.pid_file.exists()  # in CCR_HOME, whatever the config path
+    assert ccr.run("stop").returncode == 0
+    assert not _alive(info["pid"])
+
+
+def test_foreground_writes_and_removes_the_pid_file(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    ccr.write_config(fake_provider_config(upstream, ccr.port))
+    proc = subprocess.Popen(
+        [*ccr_command(), "start", "--foreground"],
+        env=ccr.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_health(ccr.url, proc=proc)
+        info = ccr.pid_info()
+        assert info is not None and info["pid"] == proc.pid and info["foreground"] is True
+        status = ccr.run("status")
+        assert status.returncode == 0
+        assert "foreground" in status.stdout
+
+        second = ccr.run("start", "--foreground")
+        assert second.returncode == 1
+        assert "ccr stop" in second.stderr
+
+        proc.send_signal(signal.SIGTERM)  # as `ccr stop` does; the process removes its own pid file
+        assert proc.wait(10) == 0
+        assert not ccr.pid_file.exists()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(5)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def test_restart_gives_a_new_process(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    ccr.write_config(fake_provider_config(upstream, ccr.port))
+    assert ccr.run("start").returncode == 0
+    first = (ccr.pid_info() or {})["pid"]
+    restarted = ccr.run("restart")
+    assert restarted.returncode == 0, restarted.stderr
+    second = (ccr.pid_info() or {})["pid"]
+    assert second != first and not _alive(first)
+    assert _health(ccr.url) == 200
+
+
+def test_version(ccr: CcrHome) -> None:
+    from ccrouter import __version__
+
+    for args in (["version"], ["--version"]):
+        result = ccr.run(*args)
+        assert result.returncode == 0
+        assert __version__ in result.stdout
+
+
+def test_cli_module_imports_no_heavy_modules() -> None:
+    """`ccr` commands such as a statusline must start fast: cli.py imports the server stack lazily."""
+    heavy = ["aiohttp", "uvicorn", "tiktoken", "ccrouter.server", "ccrouter.app", "ccrouter.config", "json5"]
+    script = f"import sys, json, ccrouter.cli\nprint(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == []
