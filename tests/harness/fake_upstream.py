@@ -159,8 +159,13 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
 
 
 def openai_usage_chunk(prompt: int = 12, completion: int = 5) -> dict[str, Any]:
-    return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": "fake-model", "choices": [],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "model": "fake-model",
+        "choices": [],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    }
 
 
 def openai_text_stream(text: str, pieces: int = 3) -> Scripted:
@@ -176,9 +181,15 @@ def openai_tool_call_stream(call_id: str, name: str, arguments: dict[str, Any]) 
     raw = json.dumps(arguments)
     half = len(raw) // 2
     events = [
-        _chunk({"role": "assistant", "content": None,
-                "tool_calls": [{"index": 0, "id": call_id, "type": "function",
-                                "function": {"name": name, "arguments": ""}}]}),
+        _chunk(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+                ],
+            }
+        ),
         _chunk({"tool_calls": [{"index": 0, "function": {"arguments": raw[:half]}}]}),
         _chunk({"tool_calls": [{"index": 0, "function": {"arguments": raw[half:]}}]}),
         _chunk({}, "tool_calls"),
@@ -188,10 +199,12 @@ def openai_tool_call_stream(call_id: str, name: str, arguments: dict[str, Any]) 
 
 
 def openai_completion(text: str, prompt: int = 12, completion: int = 5) -> Scripted:
-    return json_reply({
-        "id": "chatcmpl-fake",
-        "object": "chat.completion",
-        "model": "fake-model",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-    })
+    return json_reply(
+        {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "model": "fake-model",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        }
+    )
