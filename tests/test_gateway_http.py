@@ -616,3 +616,35 @@ def test_proxy_url_carries_upstream_requests(upstream: ScriptedUpstream, start_r
     assert reply.content[0].text == "via proxy"  # type: ignore[union-attr]
     assert upstream.received[0].headers["Host"] == "provider.invalid"
     assert upstream.received[0].path == "/v1/messages"
+
+
+def test_conversation_moving_to_anthropic_drops_synthetic_thinking(
+    upstream: ScriptedUpstream, start_router: StartRouter
+) -> None:
+    # Thinking that ccrouter made from an OpenAI-compatible model's reasoning carries a signature Anthropic would
+    # reject; real Anthropic thinking (any other signature) goes through untouched.
+    upstream.queue(json_reply(message("ok")))
+    router = start_router(routed_config(upstream))
+    history = [
+        {"role": "user", "content": "first"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "deepseek reasoning", "signature": "ccrouter-openai-chat"},
+                {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "a.txt"}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "claude reasoning", "signature": "EqQBCkYIBxgCKkD-real"},
+                {"type": "text", "text": "done"},
+            ],
+        },
+        {"role": "user", "content": "next"},
+    ]
+    client(router.url).messages.create(model="claude-sonnet-5-5", max_tokens=5, messages=history)  # type: ignore[arg-type]
+    forwarded = upstream.received[0].body["messages"]
+    assert forwarded[1]["content"] == [{"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}}]
+    assert forwarded[3]["content"][0]["signature"] == "EqQBCkYIBxgCKkD-real"

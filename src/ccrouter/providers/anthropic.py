@@ -12,7 +12,14 @@ from typing import Any
 import orjson
 
 from ccrouter.config import Provider
-from ccrouter.providers.base import ForwardRequest, Reply, RequestContext, Usage, provider_error_text
+from ccrouter.providers.base import (
+    SYNTHETIC_THINKING_SIGNATURE,
+    ForwardRequest,
+    Reply,
+    RequestContext,
+    Usage,
+    provider_error_text,
+)
 from ccrouter.sse import SSEDecoder, encode_event
 
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -38,6 +45,7 @@ class AnthropicAdapter:
 
     def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
         body["model"] = ctx.target.model
+        drop_synthetic_thinking(body)
         headers = {"content-type": "application/json"}
         for name in FORWARDED_HEADERS:
             value = ctx.client_headers.get(name)
@@ -65,6 +73,30 @@ class AnthropicAdapter:
 
     def error_message(self, status: int, payload: bytes) -> str:
         return provider_error_text(payload)
+
+
+def drop_synthetic_thinking(body: dict[str, Any]) -> None:
+    """Remove thinking blocks ccrouter made from another provider's reasoning: Anthropic rejects their signature.
+
+    A conversation that moved here from an OpenAI-compatible model keeps its text and tool calls; only that
+    provider's reasoning, which Anthropic cannot verify, is left out.
+    """
+    for message in body.get("messages") or ():
+        if not isinstance(message, dict) or message.get("role") != "assistant":
+            continue
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        if any(_is_synthetic_thinking(block) for block in content):
+            message["content"] = [block for block in content if not _is_synthetic_thinking(block)]
+
+
+def _is_synthetic_thinking(block: Any) -> bool:
+    return (
+        isinstance(block, dict)
+        and block.get("type") == "thinking"
+        and block.get("signature") == SYNTHETIC_THINKING_SIGNATURE
+    )
 
 
 class AnthropicStreamRelay:

@@ -15,6 +15,10 @@ import orjson
 
 from ccrouter.config import Target
 
+# The signature of thinking blocks that ccrouter made from another provider's reasoning. Anthropic would reject
+# it (it signs its own thinking), so the Anthropic adapter drops such blocks when a conversation moves there.
+SYNTHETIC_THINKING_SIGNATURE = "ccrouter-openai-chat"
+
 
 @dataclass(slots=True)
 class Usage:

@@ -8,9 +8,8 @@ from uuid import uuid4
 
 import orjson
 
-from ccrouter.providers.base import Usage
+from ccrouter.providers.base import SYNTHETIC_THINKING_SIGNATURE, Usage
 
-THINKING_SIGNATURE = "ccrouter-openai-chat"
 """The signature on thinking blocks made from a provider's reasoning text. Anthropic needs a non-empty one; it
 is not a real Anthropic signature, so an Anthropic upstream must not be sent these blocks back."""
 
@@ -111,7 +110,7 @@ def completion_to_message(
     content: list[dict[str, Any]] = []
     thinking = reasoning_text(message)
     if thinking:
-        content.append({"type": "thinking", "thinking": thinking, "signature": THINKING_SIGNATURE})
+        content.append({"type": "thinking", "thinking": thinking, "signature": SYNTHETIC_THINKING_SIGNATURE})
     text = _content_text(message.get("content")) or _str(message.get("refusal"))
     if text:
         content.append({"type": "text", "text": text})

@@ -17,9 +17,8 @@ from typing import Any
 import orjson
 
 from ccrouter.errors import error_body
-from ccrouter.providers.base import Usage
+from ccrouter.providers.base import SYNTHETIC_THINKING_SIGNATURE, Usage
 from ccrouter.providers.openai_chat_response import (
-    THINKING_SIGNATURE,
     message_id,
     new_id,
     read_usage,
@@ -75,7 +74,7 @@ class ChatStreamState:
         input_tokens: int,
         *,
         make_id: Callable[[], str] = new_id,
-        signature: str = THINKING_SIGNATURE,
+        signature: str = SYNTHETIC_THINKING_SIGNATURE,
     ) -> None:
         self.model = model
         self.usage = Usage(input_tokens=input_tokens)
