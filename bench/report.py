@@ -1,0 +1,189 @@
+"""Render a results dict (see run.py) as markdown tables, with check marks against the issue's targets."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# Targets from the performance issue.
+THROUGHPUT_X_CCR = {"small": 8.0, "stream": 5.0, "large": 30.0}  # ccrouter r/s over CCR r/s at c=16
+ADDED_P50_MS = {"small": 0.3, "stream": 0.6, "large": 1.5}  # ccrouter p50 minus direct p50 at c=1
+RSS_IDLE_MB = 80.0
+RSS_PEAK_MB = 150.0
+START_S = 0.5
+
+LABELS = {"direct": "direct", "ccrouter": "ccrouter", "ccr-node": "CCR 1.0.73"}
+OK, FAIL, NA = "✅", "❌", "–"
+
+Results = dict[str, Any]
+
+
+def _summary(res: Results, gw: str, workload: str, c: int) -> dict[str, float] | None:
+    g = res["gateways"].get(gw)
+    if not g:
+        return None
+    s: dict[str, float] | None = g.get("summary", {}).get(f"{workload}@{c}")
+    return s
+
+
+def _num(x: float | None, fmt: str) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return NA
+    return format(x, fmt)
+
+
+def _cell(s: dict[str, float] | None) -> str:
+    if s is None:
+        return NA
+    flag = " ⚠" if s.get("errors", 0) else ""
+    return f"{s['rps']:,.0f} · {s['p50_ms']:.2f} ms{flag}"
+
+
+def _ratio(a: dict[str, float] | None, b: dict[str, float] | None) -> float | None:
+    if a is None or b is None or not b["rps"]:
+        return None
+    return a["rps"] / b["rps"]
+
+
+def _added(s: dict[str, float] | None, direct: dict[str, float] | None) -> float | None:
+    if s is None or direct is None:
+        return None
+    return s["p50_ms"] - direct["p50_ms"]
+
+
+def _mark(value: float | None, goal: float, higher_is_better: bool) -> str:
+    if value is None:
+        return NA
+    return OK if (value >= goal if higher_is_better else value <= goal) else FAIL
+
+
+def throughput_table(res: Results) -> str:
+    gws = [g for g in ("direct", "ccrouter", "ccr-node") if g in res["gateways"]]
+    head = ["workload", "c", *(f"{LABELS[g]} r/s · p50" for g in gws)]
+    if "ccrouter" in gws and "ccr-node" in gws:
+        head.append("ccrouter / CCR")
+    head += [f"{LABELS[g]} added p50" for g in gws if g != "direct"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for workload in res["meta"]["workloads"]:
+        for c in res["meta"]["concurrency"]:
+            direct = _summary(res, "direct", workload, c)
+            row = [workload, str(c), *(_cell(_summary(res, g, workload, c)) for g in gws)]
+            if "ccrouter" in gws and "ccr-node" in gws:
+                ratio = _ratio(_summary(res, "ccrouter", workload, c), _summary(res, "ccr-node", workload, c))
+                row.append(_num(ratio, ".1f") + ("x" if ratio is not None else ""))
+            for g in gws:
+                if g != "direct":
+                    added = _added(_summary(res, g, workload, c), direct)
+                    row.append(_num(added, "+.2f") + (" ms" if added is not None else ""))
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def resource_table(res: Results) -> str:
+    head = ["gateway", "start → /health", "RSS idle", "RSS peak (c=64)", "r/s at c=64"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for gw, g in res["gateways"].items():
+        if gw == "direct":
+            continue
+        c64 = g.get("c64", {})
+        secs = res["meta"].get("mem_duration_s", 0)
+        rps64 = (
+            ", ".join(
+                f"{w} {c64[w]['rps']:,.0f}" if c64[w]["requests"] else f"{w} 0 (none done in {secs:g} s)"
+                for w in res["meta"]["workloads"]
+                if w in c64
+            )
+            or NA
+        )
+        start = g.get("start_s")
+        row = [
+            LABELS.get(gw, gw),
+            _num(start, ".3f") + (" s" if start is not None else ""),
+            _num(g.get("idle_rss_mb"), ".1f") + (" MB" if g.get("idle_rss_mb") is not None else ""),
+            _num(g.get("peak_rss_mb"), ".1f") + (" MB" if g.get("peak_rss_mb") is not None else ""),
+            rps64,
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def target_table(res: Results) -> str:
+    """The issue's targets for ccrouter, measured value and check mark."""
+    lines = ["| target | goal | measured | |", "|---|---|---|---|"]
+    c_hi = max(res["meta"]["concurrency"])
+    c_lo = min(res["meta"]["concurrency"])
+    for w, goal in THROUGHPUT_X_CCR.items():
+        if w not in res["meta"]["workloads"]:
+            continue
+        r = _ratio(_summary(res, "ccrouter", w, c_hi), _summary(res, "ccr-node", w, c_hi))
+        lines.append(
+            f"| {w} throughput at c={c_hi}, ccrouter / CCR | ≥ {goal:g}x | {_num(r, '.1f')}x | {_mark(r, goal, True)} |"
+        )
+    for w, goal in ADDED_P50_MS.items():
+        if w not in res["meta"]["workloads"]:
+            continue
+        a = _added(_summary(res, "ccrouter", w, c_lo), _summary(res, "direct", w, c_lo))
+        lines.append(
+            f"| {w} added p50 at c={c_lo} over direct | ≤ {goal:g} ms | {_num(a, '+.2f')} ms "
+            f"| {_mark(a, goal, False)} |"
+        )
+    g = res["gateways"].get("ccrouter", {})
+    for label, key, goal, unit in (
+        ("RSS idle", "idle_rss_mb", RSS_IDLE_MB, "MB"),
+        ("RSS peak at c=64", "peak_rss_mb", RSS_PEAK_MB, "MB"),
+        ("start until /health answers", "start_s", START_S, "s"),
+    ):
+        v = g.get(key)
+        lines.append(f"| {label} | ≤ {goal:g} {unit} | {_num(v, '.2f')} {unit} | {_mark(v, goal, False)} |")
+    return "\n".join(lines)
+
+
+def notes(res: Results) -> list[str]:
+    out: list[str] = []
+    for gw, g in res["gateways"].items():
+        if g.get("crashes"):
+            logs = g.get("crash_logs") or [""]
+            first = next((ln.strip() for ln in logs[0].splitlines() if "Error" in ln), "")
+            out.append(
+                f"{LABELS.get(gw, gw)} crashed {g['crashes']} time(s) and was restarted and warmed up again"
+                + (f" (`{first}`)" if first else "")
+            )
+        if g.get("error"):
+            out.append(f"{LABELS.get(gw, gw)}: {g['error']}")
+        for w, msg in g.get("invalid", {}).items():
+            out.append(f"{LABELS.get(gw, gw)} {w}: response failed validation, not timed: {msg}")
+        busy = {k: s["core_other"] for k, s in g.get("summary", {}).items() if s.get("core_other")}
+        if gw == "direct":
+            busy = {}  # the direct runs do not use the gateway's CPU
+        noisy = {k: v for k, v in busy.items() if v > 0.10}
+        if noisy:
+            worst = max(noisy, key=lambda k: noisy[k])
+            out.append(
+                f"{LABELS.get(gw, gw)}: other processes used the gateway's CPU in {len(noisy)} cell(s) "
+                f"(up to {noisy[worst]:.0%} in {worst}); those numbers are noisy, rerun on a quiet machine"
+            )
+        for key, s in g.get("summary", {}).items():
+            if s.get("errors"):
+                out.append(f"{LABELS.get(gw, gw)} {key}: {s['errors']:.0f} errors/non-2xx in a median run (⚠)")
+    return out
+
+
+def render(res: Results) -> str:
+    m = res["meta"]
+    parts = [
+        f"Run {m['started']} · {m['runs']} run(s) x {m['duration_s']:g} s per cell, median · "
+        f"gateway on CPU {m['gateway_cpu']}, wrk + mock on CPU {m['load_cpu']} · wrk -t1 · "
+        f"machine busy before start: {m.get('busy_before', float('nan')):.0%}",
+        "",
+        "Requests per second · p50 latency (median of runs); added p50 = gateway p50 - direct p50.",
+        "",
+        throughput_table(res),
+        "",
+        resource_table(res),
+        "",
+        target_table(res),
+    ]
+    n = notes(res)
+    if n:
+        parts += ["", "Notes:", *(f"- {x}" for x in n)]
+    return "\n".join(parts)
