@@ -84,6 +84,13 @@ def stream_bytes(case: Path) -> bytes:
     return b"".join(b"data: " + line + b"\n\n" for line in lines if line.strip())
 
 
+def stream_reads(case: Path) -> list[bytes]:
+    """The provider's stream as separate reads, one SSE event each (as a provider pacing its tokens sends it)."""
+    data = stream_bytes(case).replace(b"\r\n", b"\n")
+    events = data.split(b"\n\n")
+    return [event + b"\n\n" for event in events[:-1]] + ([events[-1]] if events[-1] else [])
+
+
 def run_stream(pieces: Iterable[bytes]) -> tuple[bytes, ChatStreamTranslator]:
     """Feed the pieces to a fresh translator, then finish it; returns the Anthropic SSE bytes."""
     translator = ChatStreamTranslator(ChatStreamState(MODEL, INPUT_TOKENS, make_id=counter_ids()))
@@ -97,8 +104,27 @@ def decode_events(sse: bytes) -> list[dict[str, Any]]:
     return [{"event": event.event, "data": orjson.loads(event.data)} for event in events]
 
 
+_JOINABLE = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+
+
+def joined_deltas(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same stream with adjacent deltas of one block joined: what the client reassembles, whatever the
+    sizes of the deltas (the translator joins deltas that arrive in one read)."""
+    out: list[dict[str, Any]] = []
+    for event in events:
+        data = event["data"]
+        if out and event["event"] == out[-1]["event"] == "content_block_delta":
+            last = out[-1]["data"]
+            field = _JOINABLE.get(data["delta"]["type"])
+            if field and last["index"] == data["index"] and last["delta"]["type"] == data["delta"]["type"]:
+                last["delta"][field] += data["delta"][field]
+                continue
+        out.append({"event": event["event"], "data": orjson.loads(orjson.dumps(data))})
+    return out
+
+
 def translate_stream(case: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    out, translator = run_stream([stream_bytes(case)])
+    out, translator = run_stream(stream_reads(case))
     state = {"usage": translator.usage.as_dict(), "stop_reason": translator.stop_reason}
     return decode_events(out), state
 
@@ -157,7 +183,7 @@ def produced(case: Path) -> dict[str, bytes]:
     if (case / "openai_response.json").exists():
         files["expected_anthropic.json"] = _dump(translate_response(case))
     if (case / "stream.sse").exists() or (case / "openai_stream.jsonl").exists():
-        out, translator = run_stream([stream_bytes(case)])
+        out, translator = run_stream(stream_reads(case))
         state = {"usage": translator.usage.as_dict(), "stop_reason": translator.stop_reason}
         files["expected_events.jsonl"] = _dump_lines(decode_events(out))
         files["expected_state.json"] = _dump(state)

@@ -164,14 +164,14 @@ def test_stream_translator_end_to_end() -> None:
     assert [e["event"] for e in events] == [
         "message_start",
         "content_block_start",
-        "content_block_delta",
-        "content_block_delta",
+        "content_block_delta",  # "Hel" and "lo" arrived in one read: joined into one delta
         "content_block_stop",
         "message_delta",
         "message_stop",
     ]
+    assert events[2]["data"]["delta"] == {"type": "text_delta", "text": "Hello"}
     assert events[0]["data"]["message"]["model"] == "deepseek-chat"
     assert events[0]["data"]["message"]["usage"]["input_tokens"] == 321
-    assert events[5]["data"]["usage"] == {"output_tokens": 2, "input_tokens": 400, "cache_read_input_tokens": 0}
+    assert events[4]["data"]["usage"] == {"output_tokens": 2, "input_tokens": 400, "cache_read_input_tokens": 0}
     assert translator.usage == Usage(400, 2, 0, 0)
     assert translator.stop_reason == "end_turn"

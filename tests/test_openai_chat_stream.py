@@ -20,11 +20,13 @@ from tests.openai_chat_cases import (
     cases,
     counter_ids,
     decode_events,
+    joined_deltas,
     read_json,
     read_jsonl,
     run_stream,
     sdk_message,
     stream_bytes,
+    stream_reads,
 )
 
 STREAM_CASES = sorted({*cases("openai_stream.jsonl"), *cases("stream.sse")})
@@ -36,7 +38,7 @@ def test_there_are_stream_cases() -> None:
 
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
 def test_stream_fixture(case: Path) -> None:
-    out, translator = run_stream([stream_bytes(case)])
+    out, translator = run_stream(stream_reads(case))
     assert decode_events(out) == read_jsonl(case / "expected_events.jsonl")
     state = {"usage": translator.usage.as_dict(), "stop_reason": translator.stop_reason}
     assert state == read_json(case / "expected_state.json")
@@ -50,20 +52,30 @@ def test_stream_through_anthropic_sdk(case: Path) -> None:
 
 
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
+def test_stream_in_one_read_joins_deltas_and_keeps_the_content(case: Path) -> None:
+    whole = decode_events(run_stream([stream_bytes(case)])[0])
+    expected = read_jsonl(case / "expected_events.jsonl")
+    assert whole == joined_deltas(expected)
+    deltas = [e for e in whole if e["event"] == "content_block_delta"]
+    assert len(deltas) <= len([e for e in expected if e["event"] == "content_block_delta"])
+
+
+def same_stream(out: bytes, case: Path) -> bool:
+    return joined_deltas(decode_events(out)) == joined_deltas(read_jsonl(case / "expected_events.jsonl"))
+
+
+@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
 def test_stream_split_into_single_bytes(case: Path) -> None:
     data = stream_bytes(case)
-    whole, _ = run_stream([data])
-    pieces, _ = run_stream([data[i : i + 1] for i in range(len(data))])
-    assert pieces == whole
+    assert same_stream(run_stream([data[i : i + 1] for i in range(len(data))])[0], case)
 
 
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
 def test_stream_split_at_every_boundary_and_crlf(case: Path) -> None:
     data = stream_bytes(case)
-    whole, _ = run_stream([data])
     for cut in range(len(data) + 1):
-        assert run_stream([data[:cut], data[cut:]])[0] == whole, cut
-    assert run_stream([data.replace(b"\n", b"\r\n")])[0] == whole
+        assert same_stream(run_stream([data[:cut], data[cut:]])[0], case), cut
+    assert same_stream(run_stream([data.replace(b"\n", b"\r\n")])[0], case)
 
 
 @settings(max_examples=60, deadline=None)
@@ -73,7 +85,7 @@ def test_stream_split_at_random_boundaries(seed: int, case: Path) -> None:
     rng = random.Random(seed)
     cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(1, 40))))
     pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-    assert run_stream(pieces)[0] == run_stream([data])[0]
+    assert same_stream(run_stream(pieces)[0], case)
 
 
 # ---------------------------------------------------------------------------------------------------------

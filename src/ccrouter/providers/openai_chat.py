@@ -146,4 +146,38 @@ def _encode(events: list[Event]) -> bytes:
         return b""
     if len(events) == 1:
         return encode_event(*events[0])
-    return b"".join([encode_event(name, data) for name, data in events])
+    return b"".join([encode_event(name, data) for name, data in _coalesce(events)])
+
+
+# Delta types whose pieces may be joined, and the field that holds the piece.
+_JOINABLE = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+
+
+def _coalesce(events: list[Event]) -> list[Event]:
+    """Join adjacent deltas of one block that arrived in the same read into one event.
+
+    A provider that sends many small chunks at once (or a client that reads slowly) would otherwise cost one
+    encoded event per chunk; Anthropic streams carry deltas of any size, so the client sees the same content.
+    """
+    merged: list[Event] = []
+    pieces: list[str] = []  # the pieces of merged[-1] while it is a joinable delta
+    for name, data in events:
+        if name == "content_block_delta" and pieces and data["index"] == merged[-1][1]["index"]:
+            delta, last = data["delta"], merged[-1][1]["delta"]
+            field = _JOINABLE.get(delta["type"])
+            if field is not None and last["type"] == delta["type"]:
+                pieces.append(delta[field])
+                continue
+        if pieces and len(pieces) > 1:
+            last = merged[-1][1]["delta"]
+            last[_JOINABLE[last["type"]]] = "".join(pieces)
+        pieces = []
+        merged.append((name, data))
+        if name == "content_block_delta":
+            field = _JOINABLE.get(data["delta"]["type"])
+            if field is not None:
+                pieces = [data["delta"][field]]
+    if len(pieces) > 1:
+        last = merged[-1][1]["delta"]
+        last[_JOINABLE[last["type"]]] = "".join(pieces)
+    return merged
