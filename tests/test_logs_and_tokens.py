@@ -86,3 +86,30 @@ def test_growing_conversation_only_tokenises_new_blocks() -> None:
     second = tokens.count_text.cache_info()
     assert second.misses - first.misses == 1  # only the new block was tokenised
     assert second.hits - first.hits == 20
+
+
+def test_session_counts_match_a_full_count_and_skip_unchanged_messages() -> None:
+    tokens.count_text.cache_clear()
+    session = tokens.SessionCounts()
+    system = [{"type": "text", "text": "You are Claude Code. " * 20}]
+    tools = [{"name": "Bash", "description": "Run a command", "input_schema": {"type": "object"}}]
+    history: list[dict[str, object]] = [{"role": "user", "content": f"turn {i} " + "lorem " * 50} for i in range(10)]
+    body = {"system": system, "tools": tools, "messages": history}
+    assert tokens.estimate_tokens(body, session) == tokens.estimate_tokens(body)
+    # The next turn: earlier messages arrive again as equal (freshly parsed) objects, plus one new message and an
+    # edit of the last one, as when Claude Code moves its cache_control marker.
+    next_history = json.loads(json.dumps(history))
+    next_history[-1]["content"] = [{"type": "text", "text": "turn 9 edited", "cache_control": {"type": "ephemeral"}}]
+    next_history.append({"role": "assistant", "content": "brand new reply " * 5})
+    next_body = json.loads(json.dumps({"system": system, "tools": tools})) | {"messages": next_history}
+    before = tokens.count_text.cache_info()
+    assert tokens.estimate_tokens(next_body, session) == tokens.estimate_tokens(next_body)
+    after = tokens.count_text.cache_info()
+    # the full count looked up all 11 messages (+ system); the session count only the two changed ones
+    assert (after.hits + after.misses) - (before.hits + before.misses) == 2 + 11 + 1
+    cache = tokens.SessionCountsCache(capacity=2)
+    first = cache.get("a")
+    assert cache.get("a") is first and cache.get(None) is None
+    cache.get("b")
+    cache.get("c")
+    assert cache.get("a") is not first  # evicted: the oldest session's counts were dropped

@@ -6,7 +6,8 @@ Plain ASGI rather than a framework: the hot path is one dict lookup away from th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import MutableMapping
+import gc
+from collections.abc import Coroutine, MutableMapping
 from typing import Any
 
 from ccrouter import tokens
@@ -92,17 +93,27 @@ class App:
         return b"".join(parts)
 
     @staticmethod
-    async def _until_disconnect(work: Any, receive: Receive) -> None:
-        """Run `work`, cancelling it the moment the client disconnects (which cancels the upstream call)."""
-        task = asyncio.ensure_future(work)
-        watcher = asyncio.ensure_future(receive())
+    async def _until_disconnect(work: Coroutine[Any, Any, None], receive: Receive) -> None:
+        """Run `work` in this task, cancelling it the moment the client disconnects (which closes the upstream
+        connection too). uvicorn reports a disconnect only through `receive`, so one small task waits on it."""
+        handler = asyncio.current_task()
+        assert handler is not None
+        finished = False
+
+        async def watch() -> None:
+            message = await receive()  # also returns once the response is complete: `finished` tells them apart
+            if not finished and message["type"] == "http.disconnect":
+                handler.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
         try:
-            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-            if not task.done():
-                # The watcher finished first: the client is gone (uvicorn only reports disconnects here).
-                task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await work
+        except asyncio.CancelledError:
+            if not watcher.done():
+                raise  # cancelled from outside (shutdown), not by a disconnect
+            handler.uncancel()
         finally:
+            finished = True
             watcher.cancel()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -111,13 +122,24 @@ class App:
             if message["type"] == "lifespan.startup":
                 await self.upstream.start()
                 # Load the tokenizer vocabulary off the event loop so /health answers at once.
-                asyncio.get_running_loop().run_in_executor(None, tokens.preload)
+                asyncio.get_running_loop().run_in_executor(None, _settle)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.upstream.close()
                 self.log.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _settle() -> None:
+    """Start-up work that can wait: the tokenizer vocabulary, then taking everything loaded so far out of the
+    garbage collector's sight. Each request allocates a few thousand short-lived containers (a parsed
+    conversation); with the default thresholds the collector ran several times per large request and
+    re-scanned every long-lived object each time."""
+    tokens.preload()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def _not_found(method: str, path: str) -> GatewayError:

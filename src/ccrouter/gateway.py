@@ -12,7 +12,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -26,7 +26,7 @@ from ccrouter.providers.base import Adapter, RequestContext, Usage
 from ccrouter.providers.registry import make_adapter
 from ccrouter.responses import Send, end_stream, send_bytes, send_error, send_json, start_stream, stream_chunk
 from ccrouter.sse import PING, encode_event
-from ccrouter.tokens import estimate_tokens
+from ccrouter.tokens import SessionCountsCache, estimate_tokens
 from ccrouter.upstream import Upstream, UpstreamResponse
 
 DEFAULT_PING_INTERVAL_S = 10.0
@@ -56,12 +56,17 @@ class RequestRecord:
     stop_reason: str | None = None
     error: str | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
+
     def take_usage(self, usage: Usage) -> None:
         self.input_tokens = usage.input_tokens
         self.output_tokens = usage.output_tokens
         self.cache_read_input_tokens = usage.cache_read_input_tokens
         self.cache_creation_input_tokens = usage.cache_creation_input_tokens
 
+
+_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
 
 RecordSink = Callable[[RequestRecord], None]
 
@@ -99,6 +104,7 @@ class Gateway:
         self.log = log
         self.sinks: list[RecordSink] = sinks if sinks is not None else [self._log_record]
         self.sessions = routing.SessionUsage()
+        self.session_counts = SessionCountsCache()
         self.ping_interval_s = ping_interval_s
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}{int(time.time()) & 0xFFFFFF:06x}"
@@ -118,7 +124,7 @@ class Gateway:
             record.session_id = routing.session_id_of(body, headers)
             if self.log.threshold <= 10:
                 self.log.debug("request body", request_id=record.request_id, body=raw.decode("utf-8", "replace"))
-            estimate = estimate_tokens(body)
+            estimate = estimate_tokens(body, self.session_counts.get(record.session_id))
             record.estimated_input_tokens = estimate
             route = await self._route(runtime, body, headers, estimate, record)
             target = route.primary
@@ -289,7 +295,7 @@ class Gateway:
     def _log_record(self, record: RequestRecord) -> None:
         level = "info" if record.status < 400 else ("warn" if record.status < 500 else "error")
         if self.log.enabled(level):
-            self.log.write(level, "request", asdict(record))
+            self.log.write(level, "request", record.as_dict())
 
 
 class _SendClock:

@@ -46,6 +46,7 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         timeout_keep_alive=75,
         server_header=False,
         date_header=False,
+        proxy_headers=False,  # no proxy in front of a local router: skip uvicorn's per-request middleware
     )
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
+class SSEEvent(NamedTuple):
     event: str | None
     data: str
 
@@ -17,7 +15,8 @@ class SSEEvent:
 class SSEDecoder:
     """Incremental SSE parser: feed it bytes as they arrive, get complete events back.
 
-    Handles CRLF/LF/CR line endings, multi-line `data:`, comments and events split across chunks.
+    Handles CRLF/LF/CR line endings, multi-line `data:`, comments and events split across chunks. It runs once
+    per streamed chunk, so the common lines (`data:`, `event:`, blank) are recognised on bytes before decoding.
     """
 
     __slots__ = ("_buffer", "_data", "_event")
@@ -40,28 +39,30 @@ class SSEDecoder:
         lines = buffer.split(b"\n")
         self._buffer = lines.pop()
         events: list[SSEEvent] = []
-        for raw in lines:
-            line = raw.decode("utf-8", "replace")
+        data = self._data
+        for line in lines:
             if not line:
-                if self._data or self._event is not None:
-                    events.append(SSEEvent(self._event, "\n".join(self._data)))
-                self._event, self._data = None, []
-                continue
-            if line[0] == ":":
-                continue
-            name, _, value = line.partition(":")
-            if value[:1] == " ":
-                value = value[1:]
-            if name == "data":
-                self._data.append(value)
-            elif name == "event":
-                self._event = value
+                if data or self._event is not None:
+                    events.append(SSEEvent(self._event, data[0] if len(data) == 1 else "\n".join(data)))
+                    data = []
+                self._event = None
+            elif line.startswith(b"data:"):
+                data.append(_field_value(line, 5))
+            elif line.startswith(b"event:"):
+                self._event = _field_value(line, 6)
+            # comments (":...") and the fields ccrouter has no use for (id, retry) are skipped
+        self._data = data
         return events
 
     def close(self) -> list[SSEEvent]:
         """Flush an event the upstream ended without a blank line."""
-        events = self.feed(b"\n\n") if self._buffer or self._data else []
-        return events
+        return self.feed(b"\n\n") if self._buffer or self._data else []
+
+
+def _field_value(line: bytes, start: int) -> str:
+    if line[start : start + 1] == b" ":
+        start += 1
+    return line[start:].decode("utf-8", "replace")
 
 
 def encode_event(event: str, data: dict[str, Any]) -> bytes:

