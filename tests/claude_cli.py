@@ -91,3 +91,16 @@ def run_claude(
         timeout=timeout,
         check=False,
     )
+
+
+def require_claude() -> Path:
+    """The Claude Code binary; fails the test under CI (where scripts/test.sh must have installed it), else skips."""
+    import pytest
+
+    binary = find_claude()
+    if binary is None:
+        message = "the Claude Code CLI is not installed (scripts/test.sh installs @anthropic-ai/claude-code@2.1.332)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary

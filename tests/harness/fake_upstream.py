@@ -198,6 +198,10 @@ def openai_tool_call_stream(call_id: str, name: str, arguments: dict[str, Any]) 
     return sse_reply(events)
 
 
+def openai_text_reply(text: str, stream: bool) -> Scripted:
+    return openai_text_stream(text) if stream else openai_completion(text)
+
+
 def openai_completion(text: str, prompt: int = 12, completion: int = 5) -> Scripted:
     return json_reply(
         {
@@ -208,3 +212,30 @@ def openai_completion(text: str, prompt: int = 12, completion: int = 5) -> Scrip
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
         }
     )
+
+
+def openai_tool_messages(body: Any) -> list[str]:
+    """The contents of the `role: "tool"` messages of an OpenAI chat request."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    return [str(m.get("content")) for m in messages or [] if isinstance(m, dict) and m.get("role") == "tool"]
+
+
+def openai_tool_names(body: Any) -> list[str]:
+    tools = body.get("tools") if isinstance(body, dict) else None
+    return [t["function"]["name"] for t in tools or [] if isinstance(t, dict) and "function" in t]
+
+
+def bash_tool_loop(marker: str, call_id: str = "call_bash_1") -> Callable[[Received], Scripted]:
+    """A provider for Claude Code's tool loop: asks for `echo MARKER` with Bash, then answers with text that quotes
+    the tool's output once the result comes back. Claude Code's side calls get a short answer."""
+
+    def reply(received: Received) -> Scripted:
+        body = received.body
+        results = openai_tool_messages(body)
+        if results:
+            return openai_text_stream(f"All done. The tool said: {results[-1].strip()}")
+        if "Bash" in openai_tool_names(body):
+            return openai_tool_call_stream(call_id, "Bash", {"command": f"echo {marker}", "description": "Echo"})
+        return openai_text_reply("ok", bool(body.get("stream")))
+
+    return reply

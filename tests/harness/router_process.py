@@ -34,6 +34,17 @@ def wait_for_health(url: str, timeout: float = 15.0, proc: subprocess.Popen[byte
     raise TimeoutError(f"{url}/health did not answer within {timeout} s")
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class RouterProcess:
     def __init__(self, home: Path, config: dict[str, Any], env: dict[str, str] | None = None) -> None:
         self.home = home
@@ -68,13 +79,7 @@ class RouterProcess:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
