@@ -17,7 +17,7 @@ import httpx
 import pytest
 import tiktoken
 
-from tests.conftest import StartRouter, sdk_client
+from tests.conftest import StartRouter, openai_provider, sdk_client
 from tests.harness.fake_upstream import (
     Received,
     Scripted,
@@ -25,6 +25,7 @@ from tests.harness.fake_upstream import (
     anthropic_sse_reply,
     error_reply,
     json_reply,
+    openai_text_stream,
 )
 from tests.harness.router_process import free_port
 
@@ -648,3 +649,43 @@ def test_conversation_moving_to_anthropic_drops_synthetic_thinking(
     forwarded = upstream.received[0].body["messages"]
     assert forwarded[1]["content"] == [{"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}}]
     assert forwarded[3]["content"][0]["signature"] == "EqQBCkYIBxgCKkD-real"
+
+
+def test_waiting_request_is_cancelled_upstream_when_the_client_leaves(
+    upstream: ScriptedUpstream, start_router: StartRouter
+) -> None:
+    upstream.queue(Scripted(body=json.dumps(message()).encode(), headers_delay=30.0))
+    router = start_router(routed_config(upstream))
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            router.url + "/v1/messages",
+            json={"model": "claude-sonnet-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+            timeout=httpx.Timeout(10, read=0.5),
+        )
+    assert upstream.client_went_away.wait(3), "the provider never saw the cancellation"
+    assert router.wait_for_records(1)[0]["status"] == 499
+
+
+def test_openai_stream_starts_with_the_local_input_estimate(
+    upstream: ScriptedUpstream, start_router: StartRouter
+) -> None:
+    upstream.queue(openai_text_stream("estimated"))
+    config = {"Providers": [openai_provider(upstream)], "Router": {"default": "fake,fake-model"}}
+    router = start_router(config)
+    request = {
+        "model": "claude-sonnet-5-5",
+        "max_tokens": 5,
+        "system": "You are terse.",
+        "messages": [{"role": "user", "content": "Count the tokens of this sentence, please."}],
+    }
+    expected = (
+        client(router.url)
+        .messages.count_tokens(model=request["model"], messages=request["messages"], system=request["system"])
+        .input_tokens
+    )
+    with client(router.url).messages.stream(**request) as stream:  # type: ignore[arg-type]
+        events = list(stream)
+    assert events[0].type == "message_start" and events[0].message.usage.input_tokens == expected > 5
+    final = stream.get_final_message()
+    assert final.content[0].text == "estimated"  # type: ignore[union-attr]
+    assert final.usage.input_tokens == 12  # the provider's own count replaces the estimate at the end
