@@ -97,6 +97,9 @@ class ChatStreamState:
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         if self.ended:
             return []
+        text = self._more_text(chunk)
+        if text is not None:
+            return [_delta_event(self._index, {"type": "text_delta", "text": text})] if text else []
         error = chunk.get("error")
         if error is not None:
             return self.fail(*_stream_error(error))
@@ -121,6 +124,26 @@ class ChatStreamState:
             self._finish_reason = finish
             self.stop_reason = stop_reason(finish, self._last_call is not None)
         return out
+
+    def _more_text(self, chunk: dict[str, Any]) -> str | None:
+        """The text of a chunk that only continues the open text block (most chunks of most streams), else None.
+
+        What `feed` would do with such a chunk in full, taken as a shortcut: no usage, no finish reason, no
+        reasoning or tool calls, a text block open and nothing waiting behind a tool call.
+        """
+        if self._open != "text" or self._waiting or chunk.get("usage") is not None or "error" in chunk:
+            return None
+        choices = chunk.get("choices")
+        if type(choices) is not list or len(choices) != 1:
+            return None
+        choice = choices[0]
+        if type(choice) is not dict or choice.get("finish_reason") is not None:
+            return None
+        delta = choice.get("delta")
+        if type(delta) is not dict or len(delta) > 2 or (len(delta) == 2 and "role" not in delta):
+            return None
+        content = delta.get("content")
+        return content if type(content) is str else None
 
     def finish(self) -> list[Event]:
         """The upstream stream ended (`[DONE]` or EOF): close the message, or report it as cut short."""
