@@ -689,3 +689,16 @@ def test_openai_stream_starts_with_the_local_input_estimate(
     final = stream.get_final_message()
     assert final.content[0].text == "estimated"  # type: ignore[union-attr]
     assert final.usage.input_tokens == 12  # the provider's own count replaces the estimate at the end
+
+
+def test_finished_streams_return_their_connection_to_the_pool(
+    upstream: ScriptedUpstream, start_router: StartRouter
+) -> None:
+    upstream.queue(openai_text_stream("one"), openai_text_stream("two"), openai_text_stream("three"))
+    router = start_router({"Providers": [openai_provider(upstream)], "Router": {"default": "fake,fake-model"}})
+    for expected in ("one", "two", "three"):
+        with client(router.url).messages.stream(
+            model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            assert stream.get_final_message().content[0].text == expected  # type: ignore[union-attr]
+    assert len({r.client_port for r in upstream.received}) == 1  # one upstream connection served all three

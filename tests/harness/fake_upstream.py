@@ -24,6 +24,7 @@ class Received:
     query: str
     headers: dict[str, str]
     body: Any
+    client_port: int = 0  # which pooled connection carried the request
 
 
 @dataclass
@@ -109,7 +110,10 @@ class ScriptedUpstream:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        received = Received(request.method, request.path, request.query_string, dict(request.headers), body)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        received = Received(
+            request.method, request.path, request.query_string, dict(request.headers), body, peer[1] if peer else 0
+        )
         self.received.append(received)
         if self.replies:
             reply = self.replies.popleft()
