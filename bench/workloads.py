@@ -73,7 +73,7 @@ def build_large(target: int = LARGE_TARGET_BYTES, seed: int = 214) -> Json:
     else:
         system = claude_code_system(rng)
         tools = core_tools(rng)
-        tools += mcp_tools(rng, 60 - len(tools))
+    tools += mcp_tools(rng, max(0, 60 - len(tools)))  # a user with a few MCP servers: ~60 tools in all
     first_user: Json = {
         "role": "user",
         "content": [
