@@ -702,3 +702,19 @@ def test_finished_streams_return_their_connection_to_the_pool(
         ) as stream:
             assert stream.get_final_message().content[0].text == expected  # type: ignore[union-attr]
     assert len({r.client_port for r in upstream.received}) == 1  # one upstream connection served all three
+
+
+def test_provider_cookies_are_not_kept(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+    upstream.queue(
+        json_reply(message("one"), headers={"Set-Cookie": "session=abc; Path=/"}), json_reply(message("two"))
+    )
+    config = routed_config(upstream)
+    for provider in config["Providers"]:  # a host name: cookie jars refuse cookies from bare IP addresses anyway
+        provider["api_base_url"] = provider["api_base_url"].replace("127.0.0.1", "localhost")
+    router = start_router(config)
+    for _ in range(2):
+        client(router.url).messages.create(
+            model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert upstream.received[1].headers["Host"].startswith("localhost:")
+    assert "Cookie" not in upstream.received[1].headers

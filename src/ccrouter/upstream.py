@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from functools import lru_cache
 
 import aiohttp
+from yarl import URL
 
 from ccrouter.errors import UpstreamError
 from ccrouter.providers.base import ForwardRequest
@@ -59,8 +61,14 @@ class Upstream:
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+        # No cookie jar: cookies one provider sets must not ride along on other users' requests (and keeping
+        # none saves a jar lookup per request).
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=True, trust_env=False
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=True,
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
@@ -72,7 +80,7 @@ class Upstream:
         assert self._session is not None, "Upstream.start() was not awaited"
         try:
             response = await self._session.post(
-                request.url, data=request.body, headers=dict(request.headers), proxy=self._proxy
+                _parsed_url(request.url), data=request.body, headers=request.headers, proxy=self._proxy
             )
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamError(
@@ -83,6 +91,12 @@ class Upstream:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(exc, f"from provider {provider_name!r}") from None
         return UpstreamResponse(response)
+
+
+@lru_cache(maxsize=256)
+def _parsed_url(url: str) -> URL:
+    """Provider endpoints are few and fixed: parse each once, not on every request."""
+    return URL(url)
 
 
 def _failure(exc: BaseException, where: str) -> UpstreamError:
