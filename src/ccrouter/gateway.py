@@ -126,7 +126,7 @@ class Gateway:
                 self.log.debug("request body", request_id=record.request_id, body=raw.decode("utf-8", "replace"))
             estimate = estimate_tokens(body, self.session_counts.get(record.session_id))
             record.estimated_input_tokens = estimate
-            route = await self._route(runtime, body, headers, estimate, record)
+            route = await self._route(runtime, body, estimate, record)
             target = route.primary
             record.scenario, record.provider, record.model = (
                 route.scenario,
@@ -178,8 +178,8 @@ class Gateway:
                     send,
                     GatewayError(
                         500,
-                        f"ccrouter hit an internal error (request {record.request_id}). "
-                        "The details are in its log (ccr logs); please report it.",
+                        f"ccrouter hit an internal error (request {record.request_id}). The details are in "
+                        "its log ($CCR_HOME/logs/ccr-router.log); please report it.",
                         "api_error",
                     ),
                 )
@@ -189,12 +189,7 @@ class Gateway:
                 sink(record)
 
     async def _route(
-        self,
-        runtime: Runtime,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        estimate: int,
-        record: RequestRecord,
+        self, runtime: Runtime, body: dict[str, Any], estimate: int, record: RequestRecord
     ) -> routing.Route:
         custom_choice = None
         if runtime.custom_router is not None:
