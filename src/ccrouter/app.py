@@ -15,6 +15,7 @@ from ccrouter.auth import check_api_key, check_origin
 from ccrouter.errors import GatewayError
 from ccrouter.gateway import Gateway
 from ccrouter.logs import Logger
+from ccrouter.reload import ConfigWatcher
 from ccrouter.responses import Receive, Send, send_bytes, send_error, send_json
 from ccrouter.upstream import Upstream
 
@@ -23,12 +24,19 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 class App:
     def __init__(
-        self, gateway: Gateway, upstream: Upstream, log: Logger, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+        self,
+        gateway: Gateway,
+        upstream: Upstream,
+        log: Logger,
+        watcher: ConfigWatcher | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.gateway = gateway
         self.upstream = upstream
         self.log = log
+        self.watcher = watcher
         self.max_body_bytes = max_body_bytes
+        self._background: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -123,8 +131,12 @@ class App:
                 await self.upstream.start()
                 # Load the tokenizer vocabulary off the event loop so /health answers at once.
                 asyncio.get_running_loop().run_in_executor(None, _settle)
+                if self.watcher is not None:
+                    self._background.append(asyncio.create_task(self.watcher.run()))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for task in self._background:
+                    task.cancel()
                 await self.upstream.close()
                 self.log.close()
                 await send({"type": "lifespan.shutdown.complete"})

@@ -142,7 +142,8 @@ class Gateway:
             ctx = RequestContext(record.request_id, target, record.stream, estimate, headers)
             adapter = runtime.adapter(target)
             forward = adapter.build_request(body, ctx)
-            response = await self.upstream.post(forward, target.provider.name)
+            config = runtime.config
+            response = await self.upstream.post(forward, target.provider.name, config.api_timeout_ms, config.proxy_url)
             if response.status >= 400:
                 raise await self._provider_error(response, adapter, target, runtime)
             if record.stream:

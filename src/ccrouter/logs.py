@@ -29,6 +29,10 @@ class Redactor:
         # replacing "x" everywhere would destroy the log without protecting anything.
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(self._secrets)
+
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:

@@ -15,15 +15,16 @@ from ccrouter.config import Config, load_config
 from ccrouter.errors import ConfigError
 from ccrouter.gateway import DEFAULT_PING_INTERVAL_S, Gateway, Runtime
 from ccrouter.logs import Logger
+from ccrouter.reload import ConfigWatcher
 from ccrouter.upstream import Upstream
 
 
 def build_app(config: Config, ping_interval_s: float = DEFAULT_PING_INTERVAL_S) -> App:
     runtime = Runtime(config)
     log = Logger(config.home / "logs" if config.log else None, config.log_level, runtime.redact, echo=sys.stderr)
-    upstream = Upstream(config.api_timeout_ms, config.proxy_url)
+    upstream = Upstream()
     gateway = Gateway(runtime, upstream, log, ping_interval_s=ping_interval_s)
-    return App(gateway, upstream, log)
+    return App(gateway, upstream, log, ConfigWatcher(gateway, log))
 
 
 def serve(config: Config, host: str | None = None, port: int | None = None) -> None:

@@ -52,11 +52,9 @@ class UpstreamResponse:
 
 
 class Upstream:
-    def __init__(self, timeout_ms: int, proxy_url: str | None = None) -> None:
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=min(timeout_ms, 30_000) / 1000, sock_read=timeout_ms / 1000
-        )
-        self._proxy = proxy_url
+    """The pooled client. Time-out and proxy come with each request, from the config that request started on."""
+
+    def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -65,7 +63,6 @@ class Upstream:
         # none saves a jar lookup per request).
         self._session = aiohttp.ClientSession(
             connector=connector,
-            timeout=self._timeout,
             auto_decompress=True,
             trust_env=False,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -76,11 +73,17 @@ class Upstream:
             await self._session.close()
             self._session = None
 
-    async def post(self, request: ForwardRequest, provider_name: str) -> UpstreamResponse:
+    async def post(
+        self, request: ForwardRequest, provider_name: str, timeout_ms: int, proxy_url: str | None = None
+    ) -> UpstreamResponse:
         assert self._session is not None, "Upstream.start() was not awaited"
         try:
             response = await self._session.post(
-                _parsed_url(request.url), data=request.body, headers=request.headers, proxy=self._proxy
+                _parsed_url(request.url),
+                data=request.body,
+                headers=request.headers,
+                proxy=proxy_url,
+                timeout=_timeout(timeout_ms),
             )
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamError(
@@ -91,6 +94,12 @@ class Upstream:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(exc, f"from provider {provider_name!r}") from None
         return UpstreamResponse(response)
+
+
+@lru_cache(maxsize=16)
+def _timeout(timeout_ms: int) -> aiohttp.ClientTimeout:
+    """API_TIMEOUT_MS: to connect (capped at 30 s), to the response headers, and between streamed chunks."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=min(timeout_ms, 30_000) / 1000, sock_read=timeout_ms / 1000)
 
 
 @lru_cache(maxsize=256)
