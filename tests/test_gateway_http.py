@@ -718,3 +718,25 @@ def test_provider_cookies_are_not_kept(upstream: ScriptedUpstream, start_router:
         )
     assert upstream.received[1].headers["Host"].startswith("localhost:")
     assert "Cookie" not in upstream.received[1].headers
+
+
+def test_session_activity_endpoint(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+    upstream.default = echo_model
+    router = start_router(routed_config(upstream, APIKEY=ROUTER_KEY))
+    api = client(router.url, api_key=ROUTER_KEY, default_headers={"x-claude-code-session-id": "sess-77"})
+    api.messages.create(model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    api.messages.create(model="aux,small", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    url = router.url + "/api/sessions/sess-77"
+    assert httpx.get(url).status_code == 401
+    activity = httpx.get(url, headers={"x-api-key": ROUTER_KEY}).json()
+    assert {k: activity[k] for k in ("scenario", "provider", "model", "status", "requests")} == {
+        "scenario": "explicit",
+        "provider": "aux",
+        "model": "small",
+        "status": 200,
+        "requests": 2,
+    }
+    assert (activity["input_tokens"], activity["output_tokens"]) == (11, 3)
+    assert (activity["total_input_tokens"], activity["total_output_tokens"]) == (22, 6)
+    missing = httpx.get(router.url + "/api/sessions/nope", headers={"x-api-key": ROUTER_KEY})
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"

@@ -20,6 +20,7 @@ from ccrouter.responses import Receive, Send, send_bytes, send_error, send_json
 from ccrouter.upstream import Upstream
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+SESSIONS_PATH = "/api/sessions/"
 
 
 class App:
@@ -64,10 +65,27 @@ class App:
                 await send_error(send, _not_found(method, path))
         elif path == "/health" and method in ("GET", "HEAD"):
             await send_json(send, 200, {"status": "ok"})
+        elif method == "GET" and path.startswith(SESSIONS_PATH):
+            await self._session(path[len(SESSIONS_PATH) :], scope, send)
         elif method == "HEAD" and path in ("/", "/api/hello"):
             await send_bytes(send, 200, b"", content_type=False)
         else:
             await send_error(send, _not_found(method, path))
+
+    async def _session(self, session_id: str, scope: MutableMapping[str, Any], send: Send) -> None:
+        """GET /api/sessions/{id}: what served the session's latest request (for `ccr statusline`)."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        denied = self._authorize(headers)
+        if denied is not None:
+            await send_error(send, denied)
+            return
+        activity = self.gateway.activity.get(session_id)
+        if activity is None:
+            await send_error(
+                send, GatewayError(404, f"No request of session {session_id[:100]!r} yet.", "not_found_error")
+            )
+            return
+        await send_json(send, 200, activity.as_dict())
 
     def _authorize(self, headers: dict[str, str]) -> GatewayError | None:
         apikey = self.gateway.runtime.config.apikey

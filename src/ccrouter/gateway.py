@@ -25,6 +25,7 @@ from ccrouter.logs import Logger, Redactor
 from ccrouter.providers.base import Adapter, RequestContext, Usage
 from ccrouter.providers.registry import make_adapter
 from ccrouter.responses import Send, end_stream, send_bytes, send_error, send_json, start_stream, stream_chunk
+from ccrouter.sessions import SessionActivityLog
 from ccrouter.sse import PING, encode_event
 from ccrouter.tokens import SessionCountsCache, estimate_tokens
 from ccrouter.upstream import Upstream, UpstreamResponse
@@ -102,7 +103,8 @@ class Gateway:
         self.runtime = runtime
         self.upstream = upstream
         self.log = log
-        self.sinks: list[RecordSink] = sinks if sinks is not None else [self._log_record]
+        self.activity = SessionActivityLog()
+        self.sinks: list[RecordSink] = sinks if sinks is not None else [self._log_record, self.activity]
         self.sessions = routing.SessionUsage()
         self.session_counts = SessionCountsCache()
         self.ping_interval_s = ping_interval_s
