@@ -53,14 +53,11 @@ def ask(router: RouterProcess) -> httpx.Response:
     return response
 
 
-def test_valid_change_applies_to_new_requests_while_a_stream_finishes_on_the_old(
-    upstream: ScriptedUpstream, start_router: StartRouter
-) -> None:
+def start_slow_stream(upstream: ScriptedUpstream, router: RouterProcess) -> tuple[threading.Thread, dict[str, Any]]:
+    """A stream of ~2.5 s in a thread, so a config change can land while it is in flight."""
     slow = openai_text_stream("slow stream done", pieces=8)
-    slow.delay = 0.25  # ~2.5 s in all: the reload lands in the middle
+    slow.delay = 0.25
     upstream.queue(slow)
-    upstream.default = served_by
-    router = start_router(config_with_default(upstream, "model-a"))
     outcome: dict[str, Any] = {}
 
     def stream_in_flight() -> None:
@@ -73,6 +70,15 @@ def test_valid_change_applies_to_new_requests_while_a_stream_finishes_on_the_old
     worker = threading.Thread(target=stream_in_flight)
     worker.start()
     time.sleep(0.5)
+    return worker, outcome
+
+
+def test_valid_change_applies_to_new_requests_while_a_stream_finishes_on_the_old(
+    upstream: ScriptedUpstream, start_router: StartRouter
+) -> None:
+    upstream.default = served_by
+    router = start_router(config_with_default(upstream, "model-a"))
+    worker, outcome = start_slow_stream(upstream, router)
     rewrite(router, config_with_default(upstream, "model-b"))
     reloaded = wait_for_log(router, "config reloaded")
     assert reloaded[0]["routes"] == {"default": "fake,model-b"}
@@ -90,12 +96,16 @@ def test_invalid_change_keeps_the_old_config_and_logs_the_exact_error(
 ) -> None:
     upstream.default = served_by
     router = start_router(config_with_default(upstream, "model-a"))
+    worker, outcome = start_slow_stream(upstream, router)
     broken = config_with_default(upstream, "model-a")
     broken["Router"]["default"] = "fake"  # the classic: no comma
     rewrite(router, broken)
     errors = wait_for_log(router, "config change not applied")
     assert "Router.default" in errors[0]["error"] and '"provider,model"' in errors[0]["error"]
+    assert worker.is_alive(), "the stream should still be in flight when the change lands"
     assert ask(router).headers["x-ccr-model"] == "model-a"
+    worker.join(15)
+    assert outcome["message"].content[0].text == "slow stream done"
     rewrite(router, config_with_default(upstream, "model-a", PORT=router.port + 1))
     errors = wait_for_log(router, "config change not applied", count=2)
     assert "ccr restart" in errors[1]["error"] and "PORT" in errors[1]["error"]
