@@ -60,4 +60,4 @@ def test_claude_code_runs_a_tool_loop_through_ccr(ccr: CcrHome, upstream: Script
     # The provider got the router's provider key, never the user's Anthropic key.
     for r in upstream.received:
         assert "sk-ant-must-not-be-used" not in json.dumps(r.headers)
-    assert ccr.pid_info() is not None  # `ccr code` started the service
+    assert ccr.pid_info() is None and ccr.server_pids() == []  # the service it started stopped when it ended

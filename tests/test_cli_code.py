@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shlex
 import signal
 import stat
 import subprocess
@@ -118,14 +119,14 @@ def test_code_forwards_args_env_and_exit_code(ccr: CcrHome, upstream: ScriptedUp
     assert env["TERM"] == "xterm-256color"
     assert seen["stdin"] == "typed by the user\n"  # interactive: stdin is Claude Code's
 
-    # The service was started for it, and keeps running for the next `ccr code`.
-    info = ccr.pid_info()
-    assert info is not None
-    assert _health(ccr.port) == 200
+    # The service was started for it, and stopped when it ended (the last `ccr code` session; see
+    # test_cli_autostop.py); the next `ccr code` starts it again.
+    assert not ccr.pid_file.exists()
+    assert ccr.server_pids() == []
     again = ccr.run("code", "--version", env=_env(ccr, record, CCR_TEST_EXIT="0"))
     assert again.returncode == 0, again.stderr
     assert _record(record)["argv"] == ["--version"]
-    assert (ccr.pid_info() or {}).get("pid") == info["pid"]
+    assert _record(record)["env"]["ANTHROPIC_BASE_URL"] == f"http://127.0.0.1:{ccr.port}"
 
 
 def test_code_non_interactive_mode(ccr: CcrHome, upstream: ScriptedUpstream, tmp_path: Path) -> None:
@@ -245,3 +246,133 @@ def test_code_forwards_sigint_and_sigterm_to_claude_code(
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# StatusLine.enabled: Claude Code gets `--settings '{"statusLine": ...}'` running `ccr statusline`
+
+
+def _status_line_of(argv: list[str]) -> dict[str, Any]:
+    assert argv[0] == "--settings", argv
+    settings: dict[str, Any] = json.loads(argv[1])
+    status_line: dict[str, Any] = settings["statusLine"]
+    return status_line
+
+
+def test_status_line_setting_is_injected(ccr: CcrHome, upstream: ScriptedUpstream, tmp_path: Path) -> None:
+    claude = _stand_in(tmp_path / "bin")
+    ccr.write_config(fake_provider_config(upstream, ccr.port, CLAUDE_PATH=str(claude), StatusLine={"enabled": True}))
+    record = tmp_path / "record.json"
+
+    result = ccr.run("code", *ARGS, env=_env(ccr, record))
+
+    assert result.returncode == 7, result.stderr
+    argv = _record(record)["argv"]
+    assert argv[2:] == ARGS  # first, so that it never lands after `--` or a subcommand
+    assert json.loads(argv[1]).keys() == {"statusLine"}
+    status_line = _status_line_of(argv)
+    assert status_line["type"] == "command" and status_line["padding"] == 0
+    command = shlex.split(status_line["command"])
+    assert command[-1] == "statusline"
+    assert Path(command[0]).is_absolute() and os.access(command[0], os.X_OK)  # this ccr, wherever PATH points
+    assert "--config" not in command
+
+    # The command it names runs this ccr's statusline (whatever it prints, it must exist and not crash).
+    ran = subprocess.run([*command, "--help"], env=ccr.env, capture_output=True, text=True, timeout=30, check=False)
+    assert ran.returncode == 0, ran.stderr
+
+
+def test_status_line_names_the_config_chosen_with_config_option(
+    ccr: CcrHome, upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    claude = _stand_in(tmp_path / "bin")
+    other = tmp_path / "other dir" / "my config.json"
+    other.parent.mkdir()
+    other.write_text(
+        json.dumps(fake_provider_config(upstream, ccr.port, CLAUDE_PATH=str(claude), StatusLine={"enabled": True}))
+    )
+    record = tmp_path / "record.json"
+
+    result = ccr.run("--config", str(other), "code", "-p", "hi", env=_env(ccr, record))
+
+    assert result.returncode == 7, result.stderr
+    command = shlex.split(_status_line_of(_record(record)["argv"])["command"])
+    assert command[-3:] == ["--config", str(other.resolve()), "statusline"]
+
+
+@pytest.mark.parametrize("enabled", [False, None])
+def test_no_settings_without_status_line_enabled(
+    ccr: CcrHome, upstream: ScriptedUpstream, tmp_path: Path, enabled: bool | None
+) -> None:
+    claude = _stand_in(tmp_path / "bin")
+    extra: dict[str, Any] = {"StatusLine": {"enabled": enabled}} if enabled is not None else {}
+    ccr.write_config(fake_provider_config(upstream, ccr.port, CLAUDE_PATH=str(claude), **extra))
+    record = tmp_path / "record.json"
+    assert ccr.run("code", "-p", "hi", env=_env(ccr, record)).returncode == 7
+    assert _record(record)["argv"] == ["-p", "hi"]
+
+
+@pytest.mark.parametrize("form", ["separate", "equals"])
+def test_users_inline_settings_get_the_status_line_merged(
+    ccr: CcrHome, upstream: ScriptedUpstream, tmp_path: Path, form: str
+) -> None:
+    claude = _stand_in(tmp_path / "bin")
+    ccr.write_config(fake_provider_config(upstream, ccr.port, CLAUDE_PATH=str(claude), StatusLine={"enabled": True}))
+    record = tmp_path / "record.json"
+    theirs = '{"model": "fake,fake-model", "env": {"A": "1"}}'
+    option = ["--settings", theirs] if form == "separate" else [f"--settings={theirs}"]
+
+    assert ccr.run("code", "-p", "hi", *option, env=_env(ccr, record)).returncode == 7
+
+    argv = _record(record)["argv"]
+    assert sum(arg == "--settings" or arg.startswith("--settings=") for arg in argv) == 1
+    assert argv[:2] == ["-p", "hi"]
+    value = argv[3] if form == "separate" else argv[2].removeprefix("--settings=")
+    merged = json.loads(value)
+    assert merged["model"] == "fake,fake-model" and merged["env"] == {"A": "1"}
+    assert merged["statusLine"]["command"].endswith(" statusline")
+
+
+def test_users_own_status_line_or_settings_file_is_left_alone(
+    ccr: CcrHome, upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    claude = _stand_in(tmp_path / "bin")
+    ccr.write_config(fake_provider_config(upstream, ccr.port, CLAUDE_PATH=str(claude), StatusLine={"enabled": True}))
+    record = tmp_path / "record.json"
+    own = '{"statusLine": {"type": "command", "command": "my-line"}}'
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text('{"model": "x"}')
+    for args in (["--settings", own, "-p", "hi"], ["--settings", str(settings_file), "-p", "hi"]):
+        assert ccr.run("code", *args, env=_env(ccr, record)).returncode == 7
+        assert _record(record)["argv"] == args
+    assert settings_file.read_text() == '{"model": "x"}'
+
+    # After `--`, "--settings" is the user's text for Claude Code, not an option: ours still goes first.
+    assert ccr.run("code", "-p", "--", "--settings", env=_env(ccr, record)).returncode == 7
+    argv = _record(record)["argv"]
+    assert argv[0] == "--settings" and argv[2:] == ["-p", "--", "--settings"]
+
+
+def test_real_claude_code_accepts_the_status_line_settings(
+    ccr: CcrHome, upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    """The pinned Claude Code CLI takes our `--settings` JSON, first, before a prompt and before a subcommand."""
+    from tests.claude_cli import claude_env, require_claude
+    from tests.harness.fake_upstream import openai_completion
+
+    claude = require_claude()
+    upstream.default = lambda received: openai_completion("status line or not, hello")
+    ccr.write_config(fake_provider_config(upstream, ccr.port, CLAUDE_PATH=str(claude), StatusLine={"enabled": True}))
+    home = tmp_path / "user-home"
+    home.mkdir()
+    env = claude_env("http://unused.invalid", home, {"CCR_HOME": str(ccr.home)})
+    for key in ("ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "NO_PROXY", "no_proxy"):
+        env.pop(key, None)
+
+    result = ccr.run("code", "-p", "hello", "--output-format", "json", env=env, cwd=home, timeout=240)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert json.loads(result.stdout)["result"] == "status line or not, hello"
+
+    subcommand = ccr.run("code", "mcp", "list", env=env, cwd=home, timeout=120)
+    assert subcommand.returncode == 0, subcommand.stdout + subcommand.stderr
+    assert "unknown option" not in subcommand.stderr

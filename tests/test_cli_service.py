@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -246,3 +247,130 @@ def test_cli_module_imports_no_heavy_modules() -> None:
     script = f"import sys, json, ccrouter.cli\nprint(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# status in full, the port holder, failed starts, the user's config left untouched
+
+
+def test_status_shows_uptime_config_routing_and_the_last_request(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    from tests.harness.fake_upstream import openai_completion
+
+    config = fake_provider_config(upstream, ccr.port)
+    config["Providers"][0]["models"] = ["fake-model", "fake-think"]
+    config["Router"] = {"default": "fake,fake-model", "think": "fake,fake-think", "longContextThreshold": 1000}
+    config["fallback"] = {"default": ["fake,fake-think"]}
+    ccr.write_config(config)
+    assert ccr.run("start").returncode == 0
+    pid = (ccr.pid_info() or {})["pid"]
+    upstream.queue(openai_completion("hi", prompt=40, completion=7))
+    conn = http.client.HTTPConnection("127.0.0.1", ccr.port, timeout=10)
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    conn.request("POST", "/v1/messages", json.dumps(body), {"content-type": "application/json"})
+    assert conn.getresponse().status == 200
+    conn.close()
+
+    status = ccr.run("status")
+    assert status.returncode == 0, status.stderr
+    text = status.stdout
+    assert text.startswith("ccrouter is running\n")
+    assert f"pid:      {pid} (started by `ccr start`)" in text
+    assert f"url:      {ccr.url}" in text
+    assert "uptime:   " in text and "s (since " in text
+    assert f"config:   {ccr.config_path.resolve()}" in text
+    assert f"log:      {ccr.home / 'logs' / 'ccr-router.log'}" in text
+    deadline = time.monotonic() + 5
+    while "last request:" not in text and time.monotonic() < deadline:
+        time.sleep(0.05)
+        text = ccr.run("status").stdout
+    assert "last request: " in text and "default -> fake,fake-model, status 200" in text and "40 in / 7 out" in text
+    routing = text[text.index("routing:") :].splitlines()
+    assert routing[1].split() == ["default", "fake,fake-model;", "fallback", "fake,fake-think"]
+    assert routing[2].split() == ["think", "fake,fake-think"]
+
+
+def test_status_when_stopped_shows_the_config_routing_and_who_holds_the_port(
+    ccr: CcrHome, upstream: ScriptedUpstream
+) -> None:
+    ccr.write_config(fake_provider_config(upstream, ccr.port))
+    status = ccr.run("status")
+    assert status.returncode == 1
+    assert "not running" in status.stdout
+    assert f"config:   {ccr.config_path.resolve()}" in status.stdout
+    assert "default      fake,fake-model" in status.stdout
+    assert "in use" not in status.stdout
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ccr.port))
+        holder.listen()
+        status = ccr.run("status")
+    assert f"port {ccr.port} is in use by pid {os.getpid()} (" in status.stdout
+
+
+def test_status_with_a_broken_config_still_answers(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    config = fake_provider_config(upstream, ccr.port)
+    config["Router"] = {"default": "fake,no-such-model", "think": "$UNSET_VARIABLE_FOR_TEST"}
+    ccr.write_config(config)
+    status = ccr.run("status")
+    assert status.returncode == 1
+    assert "the config does not load" in status.stdout
+    assert "Traceback" not in status.stdout + status.stderr
+
+
+def test_port_in_use_names_the_process_holding_it(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    ccr.write_config(fake_provider_config(upstream, ccr.port))
+    holder_proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{ccr.port})); "
+            "s.listen(); print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder_proc.stdout is not None and holder_proc.stdout.readline().strip() == "ready"
+        for args in (["start"], ["start", "--foreground"]):
+            result = ccr.run(*args)
+            assert result.returncode != 0
+            assert f"port {ccr.port} is already in use by pid {holder_proc.pid} ({sys.executable} -c" in result.stderr
+            assert "PORT" in result.stderr and "Traceback" not in result.stderr
+            assert not ccr.pid_file.exists()
+            assert ccr.server_pids() == []
+    finally:
+        holder_proc.kill()
+        holder_proc.communicate()
+
+
+def test_failed_start_prints_the_reason_and_leaves_nothing(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    """An address this machine does not have (TEST-NET-1): the server cannot bind and exits; the reason comes from
+    its output, and nothing is left behind."""
+    ccr.write_config(fake_provider_config(upstream, ccr.port, HOST="192.0.2.1", APIKEY="router-key-123"))
+    result = ccr.run("start")
+    assert result.returncode == 1
+    assert result.stderr.startswith("ccr: ccrouter exited with code")
+    assert "cannot assign requested address" in result.stderr.lower()
+    assert "service-stderr.log" in result.stderr
+    assert not ccr.pid_file.exists()
+    assert ccr.server_pids() == []
+    assert "not running" in ccr.run("status").stdout
+
+
+def test_no_command_writes_to_the_users_config(ccr: CcrHome, upstream: ScriptedUpstream, tmp_path: Path) -> None:
+    text = json.dumps(fake_provider_config(upstream, ccr.port), indent=4) + "\n// trailing comment kept\n"
+    ccr.config_path.write_text(text)
+    os.utime(ccr.config_path, (1_000_000_000, 1_000_000_000))
+    before = ccr.config_path.stat()
+    script = tmp_path / "claude"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    env = {**ccr.env, "PATH": f"{script.parent}{os.pathsep}{ccr.env.get('PATH', '')}"}
+    for args in (["start"], ["status"], ["restart"], ["logs"], ["stop"], ["code", "-p", "hi"], ["status"]):
+        assert ccr.run(*args, env=env).returncode in (0, 1), args
+    with socket.socket() as holder:  # and a start that fails
+        holder.bind(("127.0.0.1", ccr.port))
+        holder.listen()
+        assert ccr.run("start").returncode == 1
+    after = ccr.config_path.stat()
+    assert ccr.config_path.read_text() == text
+    assert (after.st_mtime_ns, after.st_ino, after.st_size) == (before.st_mtime_ns, before.st_ino, before.st_size)

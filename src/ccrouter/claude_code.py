@@ -7,13 +7,17 @@ Only the standard library is imported here: `ccr code` must start fast.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from ccrouter.service import ServiceError
 
@@ -83,8 +87,77 @@ def _no_proxy(existing: str | None, host: str) -> str:
     return ",".join(entries)
 
 
-def run_claude(executable: str, args: Sequence[str], env: Mapping[str, str], close_stdin: bool) -> int:
-    """Run Claude Code to completion and return its exit code (128+N when a signal N ended it).
+def ccr_invocation() -> list[str]:
+    """How to run this very `ccr` from another process (Claude Code's statusLine command): the `ccr` script that
+    is running, else the one installed beside this Python, else `python -m ccrouter.cli`."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if argv0 is not None and argv0.name.startswith("ccr") and argv0.suffix != ".py" and argv0.is_file():
+        return [os.path.abspath(argv0)]
+    beside = Path(sys.executable).with_name("ccr")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    return [sys.executable, "-m", "ccrouter.cli"]
+
+
+def status_line_setting(ccr: Sequence[str], config_path: Path | None = None) -> dict[str, Any]:
+    """The `statusLine` entry for Claude Code's settings, shaped as CCR's: `<ccr> statusline`, no padding.
+    `config_path` is passed on when the user chose one with `ccr --config`."""
+    command = [*ccr, *(["--config", str(config_path)] if config_path is not None else []), "statusline"]
+    return {"type": "command", "command": shlex.join(command), "padding": 0}
+
+
+def with_settings(args: Sequence[str], settings: Mapping[str, Any]) -> list[str]:
+    """Claude Code's arguments with `settings` (e.g. the statusLine) added through `--settings <json>`.
+
+    The option goes first: after the user's arguments it would land behind a `--` or a subcommand
+    (`claude mcp list --settings ...` is an error). When the user passes `--settings` already (before any `--`),
+    Claude Code would take only one of the two: an inline JSON object of theirs gets our keys that it does not
+    set itself; a settings file of theirs is left alone and ours is not added.
+    """
+    if not settings:
+        return list(args)
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--settings" and index + 1 < len(args):
+            merged = _merged_settings(args[index + 1], settings)
+            if merged is None:
+                return list(args)
+            return [*args[: index + 1], merged, *args[index + 2 :]]
+        if arg.startswith("--settings="):
+            merged = _merged_settings(arg.removeprefix("--settings="), settings)
+            if merged is None:
+                return list(args)
+            return [*args[:index], f"--settings={merged}", *args[index + 1 :]]
+    return ["--settings", json.dumps(dict(settings), separators=(",", ":")), *args]
+
+
+def _merged_settings(theirs: str, ours: Mapping[str, Any]) -> str | None:
+    """The user's inline JSON settings with our keys added where theirs has none; None when it is not inline JSON
+    (a file path) or already sets every key of ours."""
+    if not theirs.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(theirs)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    missing = {key: value for key, value in ours.items() if key not in data}
+    if not missing:
+        return None
+    return json.dumps({**data, **missing}, separators=(",", ":"))
+
+
+def run_claude(
+    executable: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    close_stdin: bool,
+    on_start: Callable[[int], object] | None = None,
+) -> int:
+    """Run Claude Code to completion and return its exit code (128+N when a signal N ended it). `on_start` gets
+    its pid as soon as it runs.
 
     Ctrl-C in a terminal reaches Claude Code directly (same process group), so it is not forwarded again:
     Claude Code reads a second Ctrl-C as "exit". SIGINT from elsewhere, SIGTERM and SIGHUP are forwarded.
@@ -112,6 +185,9 @@ def run_claude(executable: str, args: Sequence[str], env: Mapping[str, str], clo
             ) from None
         except OSError as exc:
             raise ServiceError(f"{executable} cannot be run: {exc.strerror}. {INSTALL_HINT}", exit_code=127) from None
+        if on_start is not None:
+            with contextlib.suppress(OSError):
+                on_start(child.pid)
         code = child.wait()
     finally:
         for sig, handler in previous.items():

@@ -18,9 +18,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from ccrouter import code_sessions
+from ccrouter.ports import port_holder
 
 PID_FILE = "ccr.pid"
 LOCK_FILE = "ccr.lock"
@@ -30,6 +33,8 @@ STOP_TIMEOUT_S = 10.0
 _POLL_S = 0.05
 _WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "localhost", "127.0.0.1"})
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+OWNER_START = "ccr-start"  # started by `ccr start` (or `restart`, `start --foreground`): runs until `ccr stop`
+OWNER_CODE = "ccr-code"  # started by `ccr code`: stops when the last `ccr code` session ends
 
 
 class ServiceError(Exception):
@@ -49,6 +54,7 @@ class PidInfo:
     started_at: float
     proc_start: int | None = None  # the kernel's start time of `pid`, to tell pid reuse apart
     foreground: bool = False
+    owner: str = OWNER_START  # who started it: OWNER_START or OWNER_CODE
 
     @property
     def url(self) -> str:
@@ -104,6 +110,7 @@ def read_pid_file(home: Path) -> PidInfo | None:
             started_at=float(data.get("started_at", 0)),
             proc_start=int(data["proc_start"]) if data.get("proc_start") is not None else None,
             foreground=bool(data.get("foreground", False)),
+            owner=OWNER_CODE if data.get("owner") == OWNER_CODE else OWNER_START,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"missing or bad field {exc}") from None
@@ -225,25 +232,83 @@ def _start_lock(home: Path) -> Iterator[None]:
 
 
 def start(
-    home: Path, config_path: Path, host: str, port: int, timeout: float = START_TIMEOUT_S
+    home: Path,
+    config_path: Path,
+    host: str,
+    port: int,
+    timeout: float = START_TIMEOUT_S,
+    owner: str = OWNER_START,
 ) -> tuple[PidInfo, bool]:
     """Start the service in the background unless it runs already: (its pid info, whether this call started it).
 
-    `host` is the client address (see `client_host`). Raises ServiceError when it cannot start.
+    `host` is the client address (see `client_host`). `owner` is recorded in the pid file; a service that
+    `ccr code` started and `ccr start` then finds running becomes `ccr start`'s: it keeps running after the last
+    `ccr code` session. Raises ServiceError when it cannot start.
     """
     with _start_lock(home):
-        current = status(home)
-        if current.info is not None:
-            if current.running or _wait_healthy(current.info, timeout):
-                return current.info, False
-            raise ServiceError(
-                f"ccrouter (pid {current.info.pid}) is running but {current.info.url}/health does not answer. "
-                f"Run `ccr stop`, then start it again; its errors are in {stderr_log_path(home)}."
-            )
-        return _spawn(home, config_path, host, port, timeout), True
+        return _start_locked(home, config_path, host, port, timeout, owner)
 
 
-def _spawn(home: Path, config_path: Path, host: str, port: int, timeout: float) -> PidInfo:
+def start_code_session(
+    home: Path, config_path: Path, host: str, port: int, timeout: float = START_TIMEOUT_S
+) -> tuple[PidInfo, bool, code_sessions.CodeSession]:
+    """For `ccr code`: start the service if needed (owned by `ccr code` if this call starts it), and record the
+    calling process as a running session, both under the service lock so that an ending session cannot stop
+    the service in between. Call `end_code_session` when Claude Code has exited."""
+    with _start_lock(home):
+        info, started = _start_locked(home, config_path, host, port, timeout, OWNER_CODE)
+        return info, started, code_sessions.register(home)
+
+
+def end_code_session(home: Path, timeout: float = STOP_TIMEOUT_S) -> PidInfo | None:
+    """Forget the calling `ccr code` session; when it was the last one (dead sessions do not count) and the
+    service was started by `ccr code`, stop the service. Returns what was stopped, if anything."""
+    with _start_lock(home):
+        code_sessions.unregister(home)
+        if code_sessions.live_sessions(home):
+            return None
+        info = _recorded(home)
+        if info is None or info.owner != OWNER_CODE:
+            return None
+        try:
+            _terminate(info.pid, timeout)
+        except PermissionError:
+            return None
+        remove_pid_file(home, info.pid)
+        return info
+
+
+def _recorded(home: Path) -> PidInfo | None:
+    """The pid file's service if its process is alive (no /health check); stale pid files are removed."""
+    try:
+        info = read_pid_file(home)
+    except (OSError, ValueError):
+        return None
+    if info is not None and not is_alive(info):
+        remove_pid_file(home, info.pid)
+        return None
+    return info
+
+
+def _start_locked(
+    home: Path, config_path: Path, host: str, port: int, timeout: float, owner: str
+) -> tuple[PidInfo, bool]:
+    current = status(home)
+    if current.info is None:
+        return _spawn(home, config_path, host, port, timeout, owner), True
+    if not (current.running or _wait_healthy(current.info, timeout)):
+        raise ServiceError(
+            f"ccrouter (pid {current.info.pid}) is running but {current.info.url}/health does not answer. "
+            f"Run `ccr stop`, then start it again; its errors are in {stderr_log_path(home)}."
+        )
+    info = current.info
+    if owner == OWNER_START and info.owner == OWNER_CODE:
+        info = replace(info, owner=OWNER_START)  # asked for explicitly now: keep it after `ccr code` ends
+        write_pid_file(home, info)
+    return info, False
+
+
+def _spawn(home: Path, config_path: Path, host: str, port: int, timeout: float, owner: str) -> PidInfo:
     log_path = stderr_log_path(home)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
@@ -265,6 +330,7 @@ def _spawn(home: Path, config_path: Path, host: str, port: int, timeout: float) 
         config=str(config_path),
         started_at=time.time(),
         proc_start=proc_start_time(child.pid),
+        owner=owner,
     )
     write_pid_file(home, info)
     deadline = time.monotonic() + timeout
@@ -289,16 +355,23 @@ def _early_exit_message(code: int, stderr: str, port: int, log_path: Path) -> st
     lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("--- ccr start")]
     reason = "\n".join(lines[-10:]).strip()
     if "address already in use" in stderr.lower() or "errno 98" in stderr.lower():
-        return (
-            f"ccrouter could not start: port {port} is already in use by another program. "
-            f"Stop that program, or set PORT in the config to a free port.\n{reason}"
-        )
+        return port_in_use_message(port) + f"\n{reason}"
     if code == 2 and reason:
         return reason.removeprefix("ccrouter: ")  # the server's config error, already phrased for people
     detail = f":\n{reason}" if reason else " without saying why."
     return (
         f"ccrouter exited with code {code} while starting{detail}\n"
         f"Fix the cause and run `ccr start` again; the full output is in {log_path}."
+    )
+
+
+def port_in_use_message(port: int) -> str:
+    """Says who holds `port`, where /proc can tell, and what to do."""
+    holder = port_holder(port)
+    who = holder.describe() if holder is not None else "another program"
+    return (
+        f"ccrouter could not start: port {port} is already in use by {who}. "
+        f"Stop that program, or set PORT in the config to a free port."
     )
 
 
@@ -344,19 +417,22 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 
 
 def stop(home: Path, timeout: float = STOP_TIMEOUT_S) -> tuple[Status, bool]:
-    """Stop the service: (its status before, whether it had to be killed). Not running is not an error."""
-    before = status(home)
-    if before.info is None:
-        return before, False
-    try:
-        killed = _terminate(before.info.pid, timeout)
-    except PermissionError:
-        raise ServiceError(
-            f"Not allowed to stop process {before.info.pid} (owned by another user). "
-            f"Stop it as that user, or remove the pid file {pid_path(home)} if it is not ccrouter."
-        ) from None
-    remove_pid_file(home, before.info.pid)
-    return before, killed
+    """Stop the service: (its status before, whether it had to be killed). Not running is not an error.
+
+    Holds the service lock, so a `ccr code` that is starting the service meanwhile finishes first."""
+    with _start_lock(home):
+        before = status(home)
+        if before.info is None:
+            return before, False
+        try:
+            killed = _terminate(before.info.pid, timeout)
+        except PermissionError:
+            raise ServiceError(
+                f"Not allowed to stop process {before.info.pid} (owned by another user). "
+                f"Stop it as that user, or remove the pid file {pid_path(home)} if it is not ccrouter."
+            ) from None
+        remove_pid_file(home, before.info.pid)
+        return before, killed
 
 
 @contextlib.contextmanager
@@ -369,7 +445,3 @@ def foreground_pid_file(home: Path, host: str, port: int, config_path: Path) -> 
         yield info
     finally:
         remove_pid_file(home, pid)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Running Claude Code against the service (`ccr code`)
