@@ -20,6 +20,15 @@ from tests.harness.router_process import free_port
 _DROPPED_ENV = ("CCR_HOME", "ANTHROPIC_API_KEY", "CLAUDE_PATH")
 
 
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
 def ccr_command() -> list[str]:
     """The installed `ccr` console script beside this Python, else `python -m ccrouter.cli`."""
     script = Path(sys.executable).with_name("ccr")

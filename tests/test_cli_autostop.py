@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ccr_cli_harness import CcrHome, ccr_command, fake_provider_config
+from tests.ccr_cli_harness import CcrHome, ccr_command, fake_provider_config, process_alive
 from tests.harness.fake_upstream import ScriptedUpstream
 
 STAND_IN = """#!{python}
@@ -103,16 +103,8 @@ def _healthy(port: int) -> bool:
         conn.close()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
 def _assert_stopped(ccr: CcrHome, pid: int) -> None:
-    assert not _alive(pid)
+    assert not process_alive(pid)
     assert not ccr.pid_file.exists()
     assert not _healthy(ccr.port)
     assert ccr.server_pids() == []
@@ -228,7 +220,7 @@ def test_a_killed_ccr_code_counts_while_its_claude_code_runs(configured: CcrHome
     service_pid = (ccr.pid_info() or {})["pid"]
     os.kill(orphaned.proc.pid, signal.SIGKILL)
     orphaned.proc.wait(10)  # not communicate(): its Claude Code still holds the pipes
-    assert _alive(claude_pid)
+    assert process_alive(claude_pid)
     try:
         result = _quick_code(ccr, tmp_path, "other")
         assert result.returncode == 0, result.stderr
@@ -236,9 +228,9 @@ def test_a_killed_ccr_code_counts_while_its_claude_code_runs(configured: CcrHome
 
         orphaned.release.touch()
         deadline = time.monotonic() + 10
-        while _alive(claude_pid) and time.monotonic() < deadline:
+        while process_alive(claude_pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(claude_pid)
+        assert not process_alive(claude_pid)
 
         result = _quick_code(ccr, tmp_path, "last")
         assert result.returncode == 0, result.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ccr_cli_harness import CcrHome, ccr_command, fake_provider_config
+from tests.ccr_cli_harness import CcrHome, ccr_command, fake_provider_config, process_alive
 from tests.harness.fake_upstream import ScriptedUpstream
 from tests.harness.router_process import wait_for_health
 
@@ -37,14 +37,6 @@ def _health(url: str) -> int:
         conn.close()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
@@ -62,7 +54,7 @@ def test_start_status_stop_cycle(ccr: CcrHome, upstream: ScriptedUpstream) -> No
     pid = info["pid"]
     assert info["port"] == ccr.port
     assert info["config"] == str(ccr.config_path.resolve())
-    assert _alive(pid)
+    assert process_alive(pid)
 
     status = ccr.run("status")
     assert status.returncode == 0, status.stdout + status.stderr
@@ -80,7 +72,7 @@ def test_start_status_stop_cycle(ccr: CcrHome, upstream: ScriptedUpstream) -> No
     stopped = ccr.run("stop")
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped" in stopped.stdout
-    assert not _alive(pid)
+    assert not process_alive(pid)
     assert not ccr.pid_file.exists()
 
     status = ccr.run("status")
@@ -186,7 +178,7 @@ def test_explicit_config_option(ccr: CcrHome, upstream: ScriptedUpstream, tmp_pa
     assert info is not None and info["config"] == str(other.resolve())
     assert ccr.pid_file.exists()  # in CCR_HOME, whatever the config path
     assert ccr.run("stop").returncode == 0
-    assert not _alive(info["pid"])
+    assert not process_alive(info["pid"])
 
 
 def test_foreground_writes_and_removes_the_pid_file(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
@@ -228,7 +220,7 @@ def test_restart_gives_a_new_process(ccr: CcrHome, upstream: ScriptedUpstream) -
     restarted = ccr.run("restart")
     assert restarted.returncode == 0, restarted.stderr
     second = (ccr.pid_info() or {})["pid"]
-    assert second != first and not _alive(first)
+    assert second != first and not process_alive(first)
     assert _health(ccr.url) == 200
 
 

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from ccrouter import service
-from ccrouter.statusline import git_branch
 from ccrouter.entry import statusline_argv
+from ccrouter.statusline import git_branch
 from ccrouter.statusline_style import SEPARATOR, format_tokens, powerline
 from tests.ccr_cli_harness import ccr_command
 from tests.conftest import StartRouter, openai_provider, sdk_client

@@ -176,15 +176,19 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
 
 
 def parse_config(text: str, environ: Mapping[str, str], path: Path | None = None) -> Config:
-    where = str(path) if path else "config"
+    data = _interpolate(read_json5_object(text, str(path) if path else "config"), environ, "")
+    return _build(data, path)
+
+
+def read_json5_object(text: str, where: str) -> dict[str, Any]:
+    """The top-level object of a JSON5 config text, as written (no interpolation, no validation)."""
     try:
         data = json5.loads(text)
     except ValueError as exc:
         raise ConfigError(f"{where} is not valid JSON5: {exc}. Fix the syntax and try again.") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must hold a JSON object at the top level.")
-    data = _interpolate(data, environ, "")
-    return _build(data, path)
+    return data
 
 
 def _interpolate(value: Any, environ: Mapping[str, str], key_path: str) -> Any:

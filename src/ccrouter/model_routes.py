@@ -25,7 +25,7 @@ from typing import Any
 import json5
 
 from ccrouter import json5_edit
-from ccrouter.config import ROUTE_KEYS, Config, load_config, parse_config
+from ccrouter.config import ROUTE_KEYS, Config, load_config, parse_config, read_json5_object
 from ccrouter.errors import CcrouterError, ConfigError
 
 KEEP_BACKUPS = 5
@@ -99,11 +99,9 @@ def set_route(path: Path, route: str, target: str, environ: Mapping[str, str]) -
     raw = _read(path)
     text = _decode(raw, path)
     try:
-        data = json5.loads(text)
-    except ValueError as exc:
-        raise RouteError(f"{path} is not valid JSON5: {exc}. Fix the syntax first.") from None
-    if not isinstance(data, dict):
-        raise RouteError(f"{path} must hold a JSON object at the top level.")
+        data = read_json5_object(text, str(path))
+    except ConfigError as exc:
+        raise RouteError(str(exc)) from None
     lenient = LenientEnviron(environ)
     try:
         current: Config | None = parse_config(text, lenient, path)
