@@ -16,6 +16,7 @@ from typing import Any
 import json5
 
 from ccrouter.errors import ConfigError
+from ccrouter.home import home_dir
 from ccrouter.user_code import UserCodeError, load_user_module
 
 DEFAULT_PORT = 3456
@@ -67,7 +68,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def default_home() -> Path:
-    return Path(os.environ.get("CCR_HOME") or Path.home() / ".claude-code-router").expanduser()
+    return Path(home_dir())
 
 
 def default_config_path() -> Path:

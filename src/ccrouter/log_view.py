@@ -24,6 +24,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from ccrouter.home import home_dir
+
 LOG_FILE_NAME = "ccr-router.log"  # as logs.LOG_FILE_NAME (not imported: logs.py pulls in orjson)
 _ROTATED = re.compile(r"^ccr-router\.(\d+)\.log$")
 _BLOCK = 64 * 1024
@@ -42,7 +44,7 @@ def log_directory(config_path: Path) -> Path:
 
 def default_home() -> Path:
     """As `config.default_home`, without importing the config loader (json5) for a fast `ccr logs`."""
-    return Path(os.environ.get("CCR_HOME") or Path.home() / ".claude-code-router").expanduser()
+    return Path(home_dir())
 
 
 def service_log_directory(config_path: Path | None) -> Path:

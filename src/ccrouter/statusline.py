@@ -20,6 +20,7 @@ import sys
 import time
 
 from ccrouter import statusline_style as style
+from ccrouter.home import home_dir
 
 TYPE_CHECKING = False  # typing costs ~4 ms to import; mypy still reads the block below
 if TYPE_CHECKING:
@@ -83,8 +84,7 @@ def statusline(raw: str, environ: Mapping[str, str], config_path: str | None = N
 
 
 def ccr_home(environ: Mapping[str, str]) -> str:
-    """$CCR_HOME, else ~/.claude-code-router (as config.default_home, which imports json5)."""
-    return os.path.expanduser(environ.get("CCR_HOME") or os.path.join("~", ".claude-code-router"))
+    return home_dir(environ)
 
 
 class Service:
