@@ -49,7 +49,7 @@ class App:
     async def _http(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
         if method == "POST" and path.startswith("/v1/messages"):
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            headers = _headers(scope)
             denied = self._authorize(headers)
             if denied is not None:
                 await send_error(send, denied)
@@ -74,8 +74,7 @@ class App:
 
     async def _session(self, session_id: str, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /api/sessions/{id}: what served the session's latest request (for `ccr statusline`)."""
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        denied = self._authorize(headers)
+        denied = self._authorize(_headers(scope))
         if denied is not None:
             await send_error(send, denied)
             return
@@ -159,6 +158,11 @@ class App:
                 self.log.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _headers(scope: MutableMapping[str, Any]) -> dict[str, str]:
+    """The request headers by lower-case name (ASGI servers give them lower-cased)."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 def _settle() -> None:

@@ -6,7 +6,6 @@ router's answer) and returns a `Route`. It may remove the subagent tag from the 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ import orjson
 
 from ccrouter.config import Config, Target
 from ccrouter.errors import RoutingError
+from ccrouter.recent import Recent
 
 SUBAGENT_OPEN = "<CCR-SUBAGENT-MODEL>"
 SUBAGENT_CLOSE = "</CCR-SUBAGENT-MODEL>"
@@ -35,19 +35,14 @@ class SessionUsage:
     """The last input-token count each session's provider reported, bounded to the most recent sessions."""
 
     def __init__(self, capacity: int = 4096) -> None:
-        self._last: OrderedDict[str, int] = OrderedDict()
-        self._capacity = capacity
+        self._last: Recent[int] = Recent(capacity)
 
     def get(self, session_id: str | None) -> int:
-        return self._last.get(session_id, 0) if session_id else 0
+        return (self._last.get(session_id) or 0) if session_id else 0
 
     def record(self, session_id: str | None, input_tokens: int) -> None:
-        if not session_id or input_tokens <= 0:
-            return
-        self._last[session_id] = input_tokens
-        self._last.move_to_end(session_id)
-        if len(self._last) > self._capacity:
-            self._last.popitem(last=False)
+        if session_id and input_tokens > 0:
+            self._last.put(session_id, input_tokens)
 
 
 def session_id_of(body: dict[str, Any], headers: dict[str, str]) -> str | None:

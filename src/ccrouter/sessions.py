@@ -6,9 +6,10 @@ A record sink: the gateway hands it every finished request. Bounded to the most 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
+
+from ccrouter.recent import Recent
 
 
 class FinishedRequest(Protocol):
@@ -43,19 +44,13 @@ class SessionActivity:
 
 class SessionActivityLog:
     def __init__(self, capacity: int = 1024) -> None:
-        self._sessions: OrderedDict[str, SessionActivity] = OrderedDict()
-        self._capacity = capacity
+        self._sessions: Recent[SessionActivity] = Recent(capacity)
 
     def __call__(self, record: FinishedRequest) -> None:
         if not record.session_id or record.provider is None:
             return
-        activity = self._sessions.get(record.session_id)
-        if activity is None:
-            activity = self._sessions[record.session_id] = SessionActivity(record.session_id)
-            if len(self._sessions) > self._capacity:
-                self._sessions.popitem(last=False)
-        else:
-            self._sessions.move_to_end(record.session_id)
+        session_id = record.session_id
+        activity = self._sessions.setdefault(session_id, lambda: SessionActivity(session_id))
         input_tokens = record.input_tokens + record.cache_read_input_tokens + record.cache_creation_input_tokens
         activity.scenario, activity.provider, activity.model = record.scenario, record.provider, record.model
         activity.status = record.status

