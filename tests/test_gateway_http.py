@@ -31,6 +31,12 @@ from tests.harness.router_process import free_port
 
 PROVIDER_KEY = "sk-ant-provider-secret-0123456789"
 ROUTER_KEY = "router-secret-key-abcdef"
+STREAM_REQUEST = {
+    "model": "claude-sonnet-5-5",
+    "max_tokens": 5,
+    "stream": True,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 
 
 def message(text: str = "hello", model: str = "m") -> dict[str, Any]:
@@ -517,22 +523,12 @@ def test_bad_input_is_a_400_never_a_500(
 
 
 def test_pings_while_the_provider_is_silent(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
-    events = stream_events("slow")
-    upstream.queue(
-        anthropic_sse_reply(events[:1]),
-    )
-    upstream.replies[-1].chunks = upstream.replies[-1].chunks + anthropic_sse_reply(events[1:], delay=0.3).chunks  # type: ignore[operator]
-    upstream.replies[-1].delay = 0.35
+    upstream.queue(anthropic_sse_reply(stream_events("slow"), delay=0.35))  # silent 0.35 s before each event
     router = start_router(routed_config(upstream, PING_INTERVAL_MS=100))
     with httpx.stream(
         "POST",
         router.url + "/v1/messages",
-        json={
-            "model": "claude-sonnet-5-5",
-            "max_tokens": 5,
-            "stream": True,
-            "messages": [{"role": "user", "content": "hi"}],
-        },
+        json=STREAM_REQUEST,
         timeout=10,
     ) as response:
         text = response.read().decode()
@@ -548,12 +544,7 @@ def test_client_disconnect_cancels_the_upstream_at_once(upstream: ScriptedUpstre
     with httpx.stream(
         "POST",
         router.url + "/v1/messages",
-        json={
-            "model": "claude-sonnet-5-5",
-            "max_tokens": 5,
-            "stream": True,
-            "messages": [{"role": "user", "content": "hi"}],
-        },
+        json=STREAM_REQUEST,
         timeout=10,
     ) as response:
         for chunk in response.iter_raw():
