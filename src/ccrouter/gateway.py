@@ -22,7 +22,7 @@ from ccrouter.config import Config, Target
 from ccrouter.custom_router import RouterFunction, ask_custom_router, load_custom_router
 from ccrouter.errors import BadRequest, GatewayError, UpstreamError
 from ccrouter.logs import Logger, Redactor
-from ccrouter.providers.base import Adapter, RequestContext, Usage
+from ccrouter.providers.base import Adapter, ForwardRequest, RequestContext, Usage
 from ccrouter.providers.registry import make_adapter
 from ccrouter.responses import Send, end_stream, send_bytes, send_error, send_json, start_stream, stream_chunk
 from ccrouter.sessions import SessionActivityLog
@@ -145,6 +145,9 @@ class Gateway:
             adapter = runtime.adapter(target)
             forward = adapter.build_request(body, ctx)
             config = runtime.config
+            if adapter.credentials is not None:
+                extra = await adapter.credentials.headers(self.upstream, config.api_timeout_ms, config.proxy_url)
+                forward = ForwardRequest(forward.url, {**forward.headers, **extra}, forward.body)
             response = await self.upstream.post(forward, target.provider.name, config.api_timeout_ms, config.proxy_url)
             if response.status >= 400:
                 raise await self._provider_error(response, adapter, target, runtime)

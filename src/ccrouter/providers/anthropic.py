@@ -14,6 +14,7 @@ import orjson
 from ccrouter.config import Provider
 from ccrouter.providers.base import (
     SYNTHETIC_THINKING_SIGNATURE,
+    Credentials,
     ForwardRequest,
     Reply,
     RequestContext,
@@ -36,6 +37,8 @@ def messages_url(api_base_url: str) -> str:
 
 
 class AnthropicAdapter:
+    credentials: Credentials | None = None  # the key comes from the config
+
     def __init__(self, provider: Provider) -> None:
         self._url = messages_url(provider.api_base_url)
         self._auth_header = ("x-api-key", provider.api_key) if provider.api_key else None

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from ccrouter.config import Target
+
+if TYPE_CHECKING:
+    from ccrouter.upstream import Upstream
 
 # The signature of thinking blocks that ccrouter made from another provider's reasoning. Anthropic would reject
 # it (it signs its own thinking), so the Anthropic adapter drops such blocks when a conversation moves there.
@@ -79,7 +82,17 @@ class StreamTranslator(Protocol):
         ...
 
 
+class Credentials(Protocol):
+    """Headers that must be fetched before a request (an OAuth bearer token, cached until it expires)."""
+
+    async def headers(self, upstream: Upstream, timeout_ms: int, proxy_url: str | None) -> Mapping[str, str]:
+        """Extra request headers; any network call goes through `upstream` (the one network module)."""
+        ...
+
+
 class Adapter(Protocol):
+    credentials: Credentials | None  # None for providers whose key is in the config
+
     def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
         """The provider request for an Anthropic Messages body (which the adapter may modify)."""
         ...

@@ -14,7 +14,7 @@ import orjson
 
 from ccrouter.config import Provider
 from ccrouter.errors import UpstreamError
-from ccrouter.providers.base import ForwardRequest, Reply, RequestContext, Usage, provider_error_text
+from ccrouter.providers.base import Credentials, ForwardRequest, Reply, RequestContext, Usage, provider_error_text
 from ccrouter.providers.openai_chat_request import build_chat_request
 from ccrouter.providers.openai_chat_response import completion_to_message, new_id
 from ccrouter.providers.openai_chat_stream import ChatStreamState, Event
@@ -35,6 +35,8 @@ def chat_completions_url(api_base_url: str) -> str:
 
 class OpenAIChatAdapter:
     """The `Adapter` for OpenAI-compatible servers (DeepSeek, OpenRouter, Groq, Ollama, ...)."""
+
+    credentials: Credentials | None = None  # the key comes from the config
 
     def __init__(self, provider: Provider, *, reasoning_echo: bool = True, make_id: Callable[[], str] = new_id) -> None:
         self._url = chat_completions_url(provider.api_base_url)

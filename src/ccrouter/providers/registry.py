@@ -1,9 +1,12 @@
-"""Which adapter serves a provider's model, chosen by the transformers the config names."""
+"""Which adapter serves a provider's model, chosen by the transformers the config names.
+
+Each wire format is one module; the ones most configs never use are imported on first use, so start-up and the
+statusline do not pay for them.
+"""
 
 from __future__ import annotations
 
 from ccrouter.config import Provider
-from ccrouter.errors import GatewayError
 from ccrouter.providers.anthropic import AnthropicAdapter
 from ccrouter.providers.base import Adapter
 from ccrouter.providers.openai_chat import OpenAIChatAdapter
@@ -13,11 +16,16 @@ def make_adapter(provider: Provider, model: str) -> Adapter:
     kind = provider.adapter_kind(model)
     if kind == "anthropic":
         return AnthropicAdapter(provider)
-    if kind == "openai-chat":
-        return OpenAIChatAdapter(provider)
-    raise GatewayError(
-        501,
-        f"Provider {provider.name!r} uses the {kind!r} transformer, whose adapter this version of ccrouter does not "
-        "have yet. Route this scenario to an OpenAI-compatible or Anthropic-compatible provider for now.",
-        "api_error",
-    )
+    if kind == "gemini":
+        from ccrouter.providers.gemini import GeminiAdapter
+
+        return GeminiAdapter(provider, model)
+    if kind == "vertex-gemini":
+        from ccrouter.providers.gemini_vertex import VertexGeminiAdapter
+
+        return VertexGeminiAdapter(provider, model)
+    if kind == "openai-responses":
+        from ccrouter.providers.openai_responses import ResponsesAdapter
+
+        return ResponsesAdapter(provider, model)
+    return OpenAIChatAdapter(provider)
