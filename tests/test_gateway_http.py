@@ -432,7 +432,7 @@ def test_provider_errors_keep_their_status_in_anthropic_shape(
     upstream: ScriptedUpstream, start_router: StartRouter, status: int, exception: type[Exception], error_type: str
 ) -> None:
     upstream.queue(error_reply(status, {"error": {"message": f"provider says {status}", "type": "x"}}))
-    router = start_router(routed_config(upstream))
+    router = start_router(routed_config(upstream, RETRY={"max_retries": 0}))  # retries: test_resilience.py
     response = httpx.post(
         router.url + "/v1/messages",
         json={"model": "claude-sonnet-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},

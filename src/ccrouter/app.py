@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import Coroutine, MutableMapping
 from typing import Any
 
@@ -19,8 +20,8 @@ from ccrouter.reload import ConfigWatcher
 from ccrouter.responses import Receive, Send, send_bytes, send_error, send_json
 from ccrouter.upstream import Upstream
 
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 SESSIONS_PATH = "/api/sessions/"
+COOLDOWNS_PATH = "/api/cooldowns"
 
 
 class App:
@@ -30,13 +31,11 @@ class App:
         upstream: Upstream,
         log: Logger,
         watcher: ConfigWatcher | None = None,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.gateway = gateway
         self.upstream = upstream
         self.log = log
         self.watcher = watcher
-        self.max_body_bytes = max_body_bytes
         self._background: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -65,6 +64,8 @@ class App:
                 await send_error(send, _not_found(method, path))
         elif path == "/health" and method in ("GET", "HEAD"):
             await send_json(send, 200, {"status": "ok"})
+        elif method == "GET" and path == COOLDOWNS_PATH:
+            await self._cooldowns(scope, send)
         elif method == "GET" and path.startswith(SESSIONS_PATH):
             await self._session(path[len(SESSIONS_PATH) :], scope, send)
         elif method == "HEAD" and path in ("/", "/api/hello"):
@@ -86,35 +87,46 @@ class App:
             return
         await send_json(send, 200, activity.as_dict())
 
+    async def _cooldowns(self, scope: MutableMapping[str, Any], send: Send) -> None:
+        """GET /api/cooldowns: the targets every route skips for now (for `ccr status`)."""
+        denied = self._authorize(_headers(scope))
+        if denied is not None:
+            await send_error(send, denied)
+            return
+        cooling = self.gateway.cooldowns.all_cooling(time.monotonic())
+        await send_json(send, 200, {"cooling": [state.as_dict() for state in cooling]})
+
     def _authorize(self, headers: dict[str, str]) -> GatewayError | None:
         apikey = self.gateway.runtime.config.apikey
         return check_api_key(headers, apikey) if apikey else check_origin(headers)
 
     async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+        """The whole request body; None (after answering 413) when it is over MAX_REQUEST_BODY_MB."""
+        limit = self.gateway.runtime.config.max_body_bytes
         message = await receive()
         body: bytes = message.get("body", b"")
-        if not message.get("more_body"):
+        if not message.get("more_body") and len(body) <= limit:
             return body
         parts = [body]
         size = len(body)
-        while message.get("more_body"):
+        while size <= limit and message.get("more_body"):
             message = await receive()
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await send_error(
-                    send,
-                    GatewayError(
-                        413,
-                        f"The request body is larger than {self.max_body_bytes // (1024 * 1024)} MB. "
-                        "Shorten the conversation (/compact) or raise the limit.",
-                        "request_too_large",
-                    ),
-                )
-                return None
             parts.append(chunk)
+        if size > limit:
+            await send_error(
+                send,
+                GatewayError(
+                    413,
+                    f"The request body is larger than MAX_REQUEST_BODY_MB ({limit / (1024 * 1024):g} MB). "
+                    "Shorten the conversation (/compact), or raise MAX_REQUEST_BODY_MB in the config.",
+                    "request_too_large",
+                ),
+            )
+            return None
         return b"".join(parts)
 
     @staticmethod

@@ -17,6 +17,7 @@ import json5
 
 from ccrouter.errors import ConfigError
 from ccrouter.home import home_dir
+from ccrouter.policy import CooldownPolicy, RetryPolicy, cooldown_policy, max_body_bytes, retry_policy
 from ccrouter.user_code import UserCodeError, load_user_module
 
 DEFAULT_PORT = 3456
@@ -135,6 +136,9 @@ class Config:
     custom_router_path: str | None = None
     claude_path: str | None = None
     status_line: Mapping[str, Any] = field(default_factory=dict)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    cooldown: CooldownPolicy = field(default_factory=CooldownPolicy)
+    max_body_bytes: int = 64 * 1024 * 1024
     raw: Mapping[str, Any] = field(default_factory=dict)  # interpolated, for custom routers
     path: Path | None = None
 
@@ -222,13 +226,20 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
     providers = _providers(data, _custom_transformer_names(data))
     router = _typed(data, "Router", dict, {})
     routes: dict[str, Target] = {}
+    route_fallbacks: dict[str, tuple[Target, ...]] = {}
     for key, scenario in ROUTE_KEYS.items():
         value = router.get(key)
-        if value is None or value == "":
+        if value is None or value == "" or value == []:
             continue
-        routes[scenario] = _target(value, f"Router.{key}", providers)
+        if isinstance(value, list):  # ccrouter's list form: the target, then its fallbacks
+            targets = [_target(v, f"Router.{key}[{i}]", providers) for i, v in enumerate(value)]
+            routes[scenario], route_fallbacks[scenario] = targets[0], tuple(targets[1:])
+        else:
+            routes[scenario] = _target(value, f"Router.{key}", providers)
     threshold = _int(router, "longContextThreshold", DEFAULT_LONG_CONTEXT_THRESHOLD, "Router.")
     fallback = _fallback(data, providers)
+    for scenario, extra in route_fallbacks.items():
+        fallback[scenario] = _unique(extra + fallback.get(scenario, ()))
     level = _typed(data, "LOG_LEVEL", str, "info").lower()
     if level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL is {level!r}; use one of debug, info, warn, error.")
@@ -250,6 +261,9 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
         custom_router_path=str(Path(custom_router).expanduser()) if custom_router else None,
         claude_path=_optional_str(data, "CLAUDE_PATH"),
         status_line=status_line,
+        retry=retry_policy(data),
+        cooldown=cooldown_policy(data),
+        max_body_bytes=max_body_bytes(data),
         raw=data,
         path=path,
     )
@@ -392,6 +406,10 @@ def _fallback(data: dict[str, Any], providers: list[Provider]) -> dict[str, tupl
             raise ConfigError(f'fallback.{key} must be a list of "provider,model" strings.')
         result[ROUTE_KEYS[key]] = tuple(_target(v, f"fallback.{key}[{i}]", providers) for i, v in enumerate(items))
     return result
+
+
+def _unique(targets: tuple[Target, ...]) -> tuple[Target, ...]:
+    return tuple(dict.fromkeys(targets))
 
 
 _TYPE_NAMES: dict[type, str] = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}

@@ -67,6 +67,12 @@ class RoutingError(GatewayError):
 class UpstreamError(GatewayError):
     """The provider failed or answered with an error status."""
 
+    def __init__(
+        self, status: int, message: str, error_type: str | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(status, message, error_type)
+        self.retry_after_s = retry_after_s  # the provider's Retry-After, when it sent one
+
 
 def error_body(error_type: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type, "message": message}}

@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
 
 from ccrouter import routing
 from ccrouter.config import Config, Target
+from ccrouter.cooldowns import Cooldowns
 from ccrouter.custom_router import RouterFunction, ask_custom_router, load_custom_router
+from ccrouter.dispatch import Attempt, Dispatcher, Opened, Plan, attempts_header
 from ccrouter.errors import BadRequest, GatewayError, UpstreamError
 from ccrouter.logs import Logger, Redactor
-from ccrouter.providers.base import Adapter, ForwardRequest, RequestContext, Usage
+from ccrouter.providers.base import Adapter, Usage
 from ccrouter.providers.registry import make_adapter
 from ccrouter.responses import Send, end_stream, send_bytes, send_error, send_json, start_stream, stream_chunk
 from ccrouter.sessions import SessionActivityLog
 from ccrouter.sse import PING, encode_event
 from ccrouter.tokens import SessionCountsCache, estimate_tokens
-from ccrouter.upstream import Upstream, UpstreamResponse
+from ccrouter.upstream import Upstream
 
 DEFAULT_PING_INTERVAL_S = 10.0
 CLIENT_CLOSED = 499  # nginx's convention for "the client went away before the answer"
@@ -56,9 +59,12 @@ class RequestRecord:
     cache_creation_input_tokens: int = 0
     stop_reason: str | None = None
     error: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)  # every target tried (or skipped), in order
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _RECORD_FIELDS}
+        data = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        data["attempts"] = [attempt.as_dict() for attempt in self.attempts]
+        return data
 
     def take_usage(self, usage: Usage) -> None:
         self.input_tokens = usage.input_tokens
@@ -108,6 +114,11 @@ class Gateway:
         self.sessions = routing.SessionUsage()
         self.session_counts = SessionCountsCache()
         self.ping_interval_s = ping_interval_s
+        self.cooldowns = Cooldowns()
+        # A stream may still fall back until its first bytes, but no longer than a ping interval: after that the
+        # client's stream starts so that pings keep the connection alive.
+        self.dispatcher = Dispatcher(upstream, self.cooldowns, commit_window_s=ping_interval_s)
+        self.dispatcher.on_cooldown = self._log_cooldown
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}{int(time.time()) & 0xFFFFFF:06x}"
 
@@ -129,43 +140,32 @@ class Gateway:
             estimate = estimate_tokens(body, self.session_counts.get(record.session_id))
             record.estimated_input_tokens = estimate
             route = await self._route(runtime, body, estimate, record)
-            target = route.primary
-            record.scenario, record.provider, record.model = (
-                route.scenario,
-                target.provider.name,
-                target.model,
-            )
-            route_headers = [
-                ("x-ccr-route", route.scenario),
-                ("x-ccr-provider", target.provider.name),
-                ("x-ccr-model", target.model),
-                ("request-id", record.request_id),
-            ]
-            ctx = RequestContext(record.request_id, target, record.stream, estimate, headers)
-            adapter = runtime.adapter(target)
-            forward = adapter.build_request(body, ctx)
-            config = runtime.config
-            if adapter.credentials is not None:
-                extra = await adapter.credentials.headers(self.upstream, config.api_timeout_ms, config.proxy_url)
-                forward = ForwardRequest(forward.url, {**forward.headers, **extra}, forward.body)
-            response = await self.upstream.post(forward, target.provider.name, config.api_timeout_ms, config.proxy_url)
-            if response.status >= 400:
-                raise await self._provider_error(response, adapter, target, runtime)
-            if record.stream:
-                streaming_started = True
-                await self._relay_stream(response, adapter, ctx, route_headers, send, record, started, runtime)
-            else:
-                reply = adapter.parse_reply(await response.read(), ctx)
+            record.scenario = route.scenario
+            plan = Plan(route.targets, record.request_id, record.stream, estimate, headers, record.attempts)
+            opened = await self.dispatcher.open(plan, body, runtime.config, runtime.adapter)
+            target = opened.target
+            record.provider, record.model = target.provider.name, target.model
+            route_headers = _route_headers_of(record)
+            if opened.reply is not None:
+                reply = opened.reply
                 record.take_usage(reply.usage)
                 record.stop_reason = reply.stop_reason
                 record.status = 200
                 await send_bytes(send, 200, reply.body, route_headers)
+            else:
+                streaming_started = True
+                await self._relay_stream(opened, route_headers, send, record, started, runtime)
             self.sessions.record(record.session_id, record.input_tokens + record.cache_read_input_tokens)
         except GatewayError as exc:
             message = runtime.redact(exc.message)
             record.status, record.error = exc.status, message
+            tried = [attempt for attempt in record.attempts if attempt.status]
+            if record.provider is None and tried:  # the target whose failure the client gets
+                record.provider, _, record.model = tried[-1].target.partition(",")
             if not streaming_started:
                 headers_out = _route_headers_of(record)
+                if isinstance(exc, UpstreamError) and exc.retry_after_s is not None:
+                    headers_out.append(("retry-after", str(math.ceil(exc.retry_after_s))))
                 await send_error(send, GatewayError(exc.status, message, exc.error_type), headers_out)
         except asyncio.CancelledError:
             record.status, record.error = CLIENT_CLOSED, "the client closed the connection"
@@ -217,54 +217,46 @@ class Gateway:
             )
         return route
 
-    async def _provider_error(
-        self, response: UpstreamResponse, adapter: Adapter, target: Target, runtime: Runtime
-    ) -> UpstreamError:
-        try:
-            payload = await response.read()
-        except UpstreamError:
-            payload = b""
-        detail = adapter.error_message(response.status, payload)
-        return UpstreamError(
-            response.status,
-            runtime.redact(
-                f"Provider {target.provider.name!r} (model {target.model}) answered HTTP {response.status}: {detail}"
-            ),
-        )
-
     async def _relay_stream(
         self,
-        response: UpstreamResponse,
-        adapter: Adapter,
-        ctx: RequestContext,
+        opened: Opened,
         route_headers: list[tuple[str, str]],
         send: Send,
         record: RequestRecord,
         started: float,
         runtime: Runtime,
     ) -> None:
-        translator = adapter.stream_translator(ctx)
+        translator, response = opened.translator, opened.response
+        assert translator is not None
         record.status = 200
         await start_stream(send, route_headers)
         clock = _SendClock()
-        keepalive = asyncio.create_task(self._keepalive(send, clock))
         tail = b""
+        if opened.first_bytes:
+            record.ttft_ms = round((time.perf_counter() - started) * 1000, 3)
+            if opened.ended:
+                tail = opened.first_bytes
+            else:
+                await stream_chunk(send, opened.first_bytes)
+        keepalive = None if opened.ended else asyncio.create_task(self._keepalive(send, clock))
         try:
-            async for chunk in response.chunks():
-                out = translator.feed(chunk)
-                if out:
-                    if record.ttft_ms is None:
-                        record.ttft_ms = round((time.perf_counter() - started) * 1000, 3)
-                    clock.last = time.monotonic()
-                    await stream_chunk(send, out)
-            tail = translator.finish()
+            if not opened.ended:
+                async for chunk in response.chunks():
+                    out = translator.feed(chunk)
+                    if out:
+                        if record.ttft_ms is None:
+                            record.ttft_ms = round((time.perf_counter() - started) * 1000, 3)
+                        clock.last = time.monotonic()
+                        await stream_chunk(send, out)
+                tail = translator.finish()
         except UpstreamError as exc:
             message = runtime.redact(exc.message)
             record.error = message
             error_type = "overloaded_error" if exc.status in (503, 529) else "api_error"
             tail = encode_event("error", {"type": "error", "error": {"type": error_type, "message": message}})
         finally:
-            keepalive.cancel()
+            if keepalive is not None:
+                keepalive.cancel()
             record.take_usage(translator.usage)
             record.stop_reason = translator.stop_reason
             response.close()
@@ -293,6 +285,14 @@ class Gateway:
 
     # -----------------------------------------------------------------------------------------------------------
 
+    def _log_cooldown(self, target: str, seconds: float, reason: str) -> None:
+        self.log.warn(
+            f"{target} is cooling down: every route skips it for {seconds:.0f} s",
+            target=target,
+            seconds=round(seconds, 1),
+            reason=self.runtime.redact(reason),
+        )
+
     def _log_record(self, record: RequestRecord) -> None:
         level = "info" if record.status < 400 else ("warn" if record.status < 500 else "error")
         if self.log.enabled(level):
@@ -309,11 +309,11 @@ class _SendClock:
 def _route_headers_of(record: RequestRecord) -> list[tuple[str, str]]:
     headers = [("request-id", record.request_id)]
     if record.scenario:
-        headers += [
-            ("x-ccr-route", record.scenario),
-            ("x-ccr-provider", record.provider or ""),
-            ("x-ccr-model", record.model or ""),
-        ]
+        headers.append(("x-ccr-route", record.scenario))
+    if record.provider:
+        headers += [("x-ccr-provider", record.provider), ("x-ccr-model", record.model or "")]
+    if record.attempts:
+        headers.append(("x-ccr-attempts", attempts_header(record.attempts)))
     return headers
 
 

@@ -58,7 +58,29 @@ def describe(home: Path, current: Status, config_path: Path) -> str:
         if holder is not None:
             lines.append(f"  note:     port {holder.port} is in use by {holder.describe()}")
     lines.extend(_routing(loaded))
+    if info is not None and current.running:
+        apikey = loaded.config.apikey if loaded.config is not None else None
+        lines.extend(_cooldowns(info.url, apikey))
     return "\n".join(lines)
+
+
+def _cooldowns(url: str, apikey: str | None) -> list[str]:
+    """The targets the running service skips for now (GET /api/cooldowns)."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(url + "/api/cooldowns", headers={"x-api-key": apikey} if apikey else {})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            cooling = json.loads(response.read())["cooling"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ["  cooling down: (the service did not say)"]
+    if not cooling:
+        return ["cooling down: none (every target is in use)"]
+    lines = ["cooling down (skipped by every route while another target can serve):"]
+    for state in cooling:
+        lines.append(f"  {state['target']:<28} {state['seconds_left']:>6.0f} s left  after {state['reason'][:120]}")
+    return lines
 
 
 def _owner_note(home: Path, owner: str, foreground: bool) -> str:

@@ -34,6 +34,13 @@ class UpstreamResponse:
         finally:
             self._response.release()
 
+    async def next_chunk(self) -> bytes:
+        """The next piece of the body (b"" at its end). Safe to cancel: nothing read is lost."""
+        try:
+            return await self._response.content.readany()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _failure(exc, "in the middle of the stream") from None
+
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives; raises UpstreamError when the connection breaks or stalls."""
         content = self._response.content

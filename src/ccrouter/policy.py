@@ -1,0 +1,78 @@
+"""How hard ccrouter tries before it gives up: retries, back-off, cool-downs and the request size limit.
+
+These are ccrouter's own config keys (CCR has none of them); every one is optional and has a default that suits
+Claude Code:
+
+    "RETRY":    {"max_retries": 2, "initial_backoff_ms": 1000, "max_backoff_ms": 30000, "max_retry_after_ms": 30000}
+    "COOLDOWN": {"failures": 3, "window_ms": 60000, "duration_ms": 60000, "max_duration_ms": 300000}
+    "MAX_REQUEST_BODY_MB": 64
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ccrouter.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """After every target of a route failed with a retryable error, go round again this many times."""
+
+    max_retries: int = 2
+    initial_backoff_ms: int = 1000  # doubled each round, with +-25 % jitter
+    max_backoff_ms: int = 30_000
+    max_retry_after_ms: int = 30_000  # a provider's Retry-After is honoured up to this
+
+
+@dataclass(frozen=True, slots=True)
+class CooldownPolicy:
+    """A target that failed `failures` times within `window_ms` (or sent a 429 with Retry-After) is skipped for
+    `duration_ms` (or the Retry-After, up to `max_duration_ms`) by every route."""
+
+    failures: int = 3
+    window_ms: int = 60_000
+    duration_ms: int = 60_000
+    max_duration_ms: int = 300_000
+
+
+DEFAULT_MAX_BODY_MB = 64
+
+
+def retry_policy(data: Mapping[str, Any]) -> RetryPolicy:
+    return RetryPolicy(**_fields(data, "RETRY", RetryPolicy()))
+
+
+def cooldown_policy(data: Mapping[str, Any]) -> CooldownPolicy:
+    policy = CooldownPolicy(**_fields(data, "COOLDOWN", CooldownPolicy()))
+    if policy.failures < 1:
+        raise ConfigError("COOLDOWN.failures must be 1 or more (it counts failures before a cool-down).")
+    return policy
+
+
+def max_body_bytes(data: Mapping[str, Any]) -> int:
+    value = data.get("MAX_REQUEST_BODY_MB", DEFAULT_MAX_BODY_MB)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"MAX_REQUEST_BODY_MB is {value!r}; it must be a positive number of megabytes, like 64.")
+    return int(value * 1024 * 1024)
+
+
+def _fields(data: Mapping[str, Any], key: str, defaults: RetryPolicy | CooldownPolicy) -> dict[str, int]:
+    block = data.get(key, {})
+    if not isinstance(block, dict):
+        raise ConfigError(f"{key} must be an object, like {{{', '.join(_example(defaults))}}}.")
+    known = defaults.__slots__
+    values: dict[str, int] = {}
+    for name, value in block.items():
+        if name not in known:
+            raise ConfigError(f"{key}.{name} is not a setting; use {', '.join(known)}.")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{key}.{name} is {value!r}; it must be a whole number, 0 or more.")
+        values[name] = value
+    return values
+
+
+def _example(defaults: RetryPolicy | CooldownPolicy) -> list[str]:
+    return [f'"{name}": {getattr(defaults, name)}' for name in defaults.__slots__]
