@@ -279,6 +279,29 @@ def test_status_shows_uptime_config_routing_and_the_last_request(ccr: CcrHome, u
     routing = text[text.index("routing:") :].splitlines()
     assert routing[1].split() == ["default", "fake,fake-model;", "fallback", "fake,fake-think"]
     assert routing[2].split() == ["think", "fake,fake-think"]
+    assert "cooling down: none (every target is in use)" in text
+
+
+def test_status_shows_the_targets_cooling_down(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    from tests.harness.fake_upstream import error_reply, openai_completion
+
+    config = fake_provider_config(upstream, ccr.port, APIKEY="router-key-1234")
+    config["Providers"][0]["models"] = ["fake-model", "fake-backup"]
+    config["fallback"] = {"default": ["fake,fake-backup"]}
+    ccr.write_config(config)
+    assert ccr.run("start").returncode == 0
+    upstream.queue(error_reply(429, {"error": {"message": "quota"}}, {"Retry-After": "90"}), openai_completion("ok"))
+    conn = http.client.HTTPConnection("127.0.0.1", ccr.port, timeout=10)
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    conn.request(
+        "POST", "/v1/messages", json.dumps(body), {"content-type": "application/json", "x-api-key": "router-key-1234"}
+    )
+    assert conn.getresponse().status == 200
+    conn.close()
+    text = ccr.run("status").stdout
+    cooling = text[text.index("cooling down (") :].splitlines()
+    assert cooling[1].split()[:4] == ["fake,fake-model", cooling[1].split()[1], "s", "left"]
+    assert 85 <= float(cooling[1].split()[1]) <= 90 and "HTTP 429" in cooling[1] and "quota" in cooling[1]
 
 
 def test_status_when_stopped_shows_the_config_routing_and_who_holds_the_port(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import json5
@@ -18,6 +19,7 @@ import json5
 from ccrouter.errors import ConfigError
 from ccrouter.home import home_dir
 from ccrouter.policy import CooldownPolicy, RetryPolicy, cooldown_policy, max_body_bytes, retry_policy
+from ccrouter.providers.tweaks.catalog import option_problem
 from ccrouter.user_code import UserCodeError, load_user_module
 
 DEFAULT_PORT = 3456
@@ -77,9 +79,20 @@ def default_config_path() -> Path:
 
 
 @dataclass(frozen=True)
+class TransformerPlugin:
+    """A custom transformer: a Python file from the top-level `transformers` list (see providers/tweaks/plugins)."""
+
+    name: str  # lower-cased, from the file's module-level `name`
+    path: str
+    options: Mapping[str, Any]  # the list entry's `options`
+    module: ModuleType = field(compare=False)
+
+
+@dataclass(frozen=True)
 class TransformerUse:
     name: str  # lower-cased
     options: Mapping[str, Any] | None = None
+    plugin: TransformerPlugin | None = None  # set when `name` is a custom transformer
 
 
 @dataclass(frozen=True)
@@ -223,7 +236,7 @@ def _join(prefix: str, key: str) -> str:
 
 
 def _build(data: dict[str, Any], path: Path | None) -> Config:
-    providers = _providers(data, _custom_transformer_names(data))
+    providers = _providers(data, _custom_transformers(data))
     router = _typed(data, "Router", dict, {})
     routes: dict[str, Target] = {}
     route_fallbacks: dict[str, tuple[Target, ...]] = {}
@@ -269,7 +282,7 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
     )
 
 
-def _providers(data: dict[str, Any], custom_names: frozenset[str]) -> list[Provider]:
+def _providers(data: dict[str, Any], custom: Mapping[str, TransformerPlugin]) -> list[Provider]:
     key = "Providers" if "Providers" in data else "providers"
     items = _typed(data, key, list, [])
     providers: list[Provider] = []
@@ -297,9 +310,7 @@ def _providers(data: dict[str, Any], custom_names: frozenset[str]) -> list[Provi
             raise ConfigError(f'{where}.models must be a list of model names, e.g. ["deepseek-chat"].')
         if not models:
             raise ConfigError(f"{where}.models is empty; list the models this provider serves.")
-        transformers, per_model = _transformer_block(
-            item.get("transformer"), f"{where}.transformer", models, custom_names
-        )
+        transformers, per_model = _transformer_block(item.get("transformer"), f"{where}.transformer", models, custom)
         providers.append(
             Provider(
                 name=name.strip(),
@@ -314,13 +325,13 @@ def _providers(data: dict[str, Any], custom_names: frozenset[str]) -> list[Provi
 
 
 def _transformer_block(
-    block: Any, where: str, models: list[str], custom_names: frozenset[str]
+    block: Any, where: str, models: list[str], custom: Mapping[str, TransformerPlugin]
 ) -> tuple[tuple[TransformerUse, ...], dict[str, tuple[TransformerUse, ...]]]:
     if block is None:
         return (), {}
     if not isinstance(block, dict):
         raise ConfigError(f'{where} must be an object like {{"use": ["deepseek"]}}.')
-    provider_level = _use_list(block.get("use", []), f"{where}.use", custom_names)
+    provider_level = _use_list(block.get("use", []), f"{where}.use", custom)
     per_model: dict[str, tuple[TransformerUse, ...]] = {}
     for key, value in block.items():
         if key == "use":
@@ -329,11 +340,11 @@ def _transformer_block(
             raise ConfigError(f"{where}.{key} configures a model that is not in this provider's models list.")
         if not isinstance(value, dict):
             raise ConfigError(f'{where}.{key} must be an object like {{"use": ["tooluse"]}}.')
-        per_model[key] = _use_list(value.get("use", []), f"{where}.{key}.use", custom_names)
+        per_model[key] = _use_list(value.get("use", []), f"{where}.{key}.use", custom)
     return provider_level, per_model
 
 
-def _use_list(items: Any, where: str, custom_names: frozenset[str]) -> tuple[TransformerUse, ...]:
+def _use_list(items: Any, where: str, custom: Mapping[str, TransformerPlugin]) -> tuple[TransformerUse, ...]:
     if not isinstance(items, list):
         raise ConfigError(f'{where} must be a list of transformer names, e.g. ["deepseek"].')
     uses: list[TransformerUse] = []
@@ -346,29 +357,48 @@ def _use_list(items: Any, where: str, custom_names: frozenset[str]) -> tuple[Tra
             raise ConfigError(f'{where}[{i}] must be a name or [name, {{options}}], e.g. ["maxtoken", {{...}}].')
         if options is not None and not isinstance(options, dict):
             raise ConfigError(f"{where}[{i}] options must be an object.")
-        if name.lower() not in KNOWN_TRANSFORMERS and name.lower() not in custom_names:
-            known = ", ".join(sorted(KNOWN_TRANSFORMERS | custom_names))
+        plugin = custom.get(name.lower())
+        if name.lower() not in KNOWN_TRANSFORMERS and plugin is None:
+            known = ", ".join(sorted(KNOWN_TRANSFORMERS | set(custom)))
             raise ConfigError(f"{where}[{i}] names an unknown transformer {name!r}. Known transformers: {known}.")
-        uses.append(TransformerUse(name.lower(), options))
+        problem = option_problem(name.lower(), options) if plugin is None else None
+        if problem:
+            raise ConfigError(f"{where}[{i}]: {problem}.")
+        uses.append(TransformerUse(name.lower(), options, plugin))
     return tuple(uses)
 
 
-def _custom_transformer_names(data: dict[str, Any]) -> frozenset[str]:
-    """Names declared (module-level `name = "..."`) by the plugin files under `transformers`."""
+PLUGIN_HOOKS = ("transform_request", "transform_response", "transform_chunk")
+
+
+def _custom_transformers(data: dict[str, Any]) -> dict[str, TransformerPlugin]:
+    """The plugin files under `transformers`, by the name each declares (module-level `name = "..."`)."""
     items = _typed(data, "transformers", list, [])
-    names: set[str] = set()
+    plugins: dict[str, TransformerPlugin] = {}
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("path"), str):
             raise ConfigError(f'transformers[{i}] must be an object like {{"path": "/path/to/plugin.py"}}.')
+        options = item.get("options")
+        if options is not None and not isinstance(options, dict):
+            raise ConfigError(f"transformers[{i}].options must be an object.")
+        path = str(Path(item["path"]).expanduser())
         try:
-            module = load_user_module(item["path"])
+            module = load_user_module(path)
         except UserCodeError as exc:
             raise ConfigError(f"transformers[{i}].path: {exc}") from None
         name = getattr(module, "name", None)
         if not isinstance(name, str) or not name:
             raise ConfigError(f'transformers[{i}].path must define a module-level name = "...".')
-        names.add(name.lower())
-    return frozenset(names)
+        if name.lower() in ADAPTER_TRANSFORMERS:
+            raise ConfigError(
+                f"transformers[{i}] ({path}) is named {name!r}, which selects a built-in wire format; "
+                "give it another name."
+            )
+        for hook in PLUGIN_HOOKS:
+            if getattr(module, hook, None) is not None and not callable(getattr(module, hook)):
+                raise ConfigError(f"transformers[{i}] ({path}): {hook} must be a function.")
+        plugins[name.lower()] = TransformerPlugin(name.lower(), path, dict(options or {}), module)
+    return plugins
 
 
 def _target(value: Any, where: str, providers: list[Provider]) -> Target:
@@ -409,7 +439,11 @@ def _fallback(data: dict[str, Any], providers: list[Provider]) -> dict[str, tupl
 
 
 def _unique(targets: tuple[Target, ...]) -> tuple[Target, ...]:
-    return tuple(dict.fromkeys(targets))
+    return tuple({target.label: target for target in reversed(targets)}[label] for label in _labels(targets))
+
+
+def _labels(targets: tuple[Target, ...]) -> list[str]:
+    return list(dict.fromkeys(target.label for target in targets))
 
 
 _TYPE_NAMES: dict[type, str] = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}

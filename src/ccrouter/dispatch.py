@@ -157,14 +157,21 @@ class Dispatcher:
             if adapter.credentials is not None:
                 extra = await adapter.credentials.headers(self.upstream, config.api_timeout_ms, config.proxy_url)
                 forward = ForwardRequest(forward.url, {**forward.headers, **extra}, forward.body)
+            attempt_timeout_ms = config.retry.attempt_timeout_ms
+            ends = min(deadline, started + attempt_timeout_ms / 1000) if attempt_timeout_ms else deadline
             try:
-                async with asyncio.timeout_at(_loop_time_at(deadline, self._clock)):
+                async with asyncio.timeout_at(_loop_time_at(ends, self._clock)):
                     opened = await self._open(target, adapter, ctx, forward, config)
             except TimeoutError:
+                limit = (
+                    f"RETRY.attempt_timeout_ms ({attempt_timeout_ms} ms)"
+                    if ends < deadline
+                    else f"API_TIMEOUT_MS ({config.api_timeout_ms} ms)"
+                )
                 raise UpstreamError(
                     504,
-                    f"Provider {target.provider.name!r} did not answer within API_TIMEOUT_MS "
-                    f"({config.api_timeout_ms} ms). Try again, raise API_TIMEOUT_MS, or route to another model.",
+                    f"Provider {target.provider.name!r} (model {target.model}) did not answer within {limit}. "
+                    "Try again, raise the limit, or route to another model.",
                     "timeout_error",
                 ) from None
         except UpstreamError as exc:

@@ -3,7 +3,8 @@
 These are ccrouter's own config keys (CCR has none of them); every one is optional and has a default that suits
 Claude Code:
 
-    "RETRY":    {"max_retries": 2, "initial_backoff_ms": 1000, "max_backoff_ms": 30000, "max_retry_after_ms": 30000}
+    "RETRY":    {"max_retries": 2, "initial_backoff_ms": 1000, "max_backoff_ms": 30000, "max_retry_after_ms": 30000,
+                 "attempt_timeout_ms": 0}
     "COOLDOWN": {"failures": 3, "window_ms": 60000, "duration_ms": 60000, "max_duration_ms": 300000}
     "MAX_REQUEST_BODY_MB": 64
 """
@@ -25,6 +26,8 @@ class RetryPolicy:
     initial_backoff_ms: int = 1000  # doubled each round, with +-25 % jitter
     max_backoff_ms: int = 30_000
     max_retry_after_ms: int = 30_000  # a provider's Retry-After is honoured up to this
+    attempt_timeout_ms: int = 0  # one target's time to answer (0: the rest of API_TIMEOUT_MS); lower it to fall
+    # back from a provider that hangs, above the longest a non-streaming reply takes
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -37,6 +39,7 @@ class Scripted:
     stall_after: int | None = None  # stop sending (keep the connection open) after this many chunks
     headers_delay: float = 0.0  # wait this long before answering at all
     headers: dict[str, str] = field(default_factory=dict)
+    reset_after: int | None = None  # reset the connection (TCP RST) after this many chunks
 
 
 def json_reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Scripted:
@@ -139,6 +142,9 @@ class ScriptedUpstream:
             for i, chunk in enumerate(reply.chunks):
                 if reply.stall_after is not None and i >= reply.stall_after:
                     await asyncio.sleep(3600)
+                if reply.reset_after is not None and i >= reply.reset_after:
+                    _reset(request)
+                    return response
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
                 await response.write(chunk)
@@ -147,6 +153,16 @@ class ScriptedUpstream:
             self.client_went_away.set()
             raise
         return response
+
+
+def _reset(request: web.Request) -> None:
+    """Drop the connection with a TCP reset, as a crashing provider or a broken network does."""
+    transport = request.transport
+    assert transport is not None
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 # ---------------------------------------------------------------------------------------------------------------
