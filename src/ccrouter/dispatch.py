@@ -218,7 +218,8 @@ class Dispatcher:
             if wait <= 0:
                 return
             try:
-                chunk = await asyncio.wait_for(response.next_chunk(), wait)
+                async with asyncio.timeout(wait):
+                    chunk = await response.next_chunk()
             except TimeoutError:
                 return
             if not chunk:
