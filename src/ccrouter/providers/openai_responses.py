@@ -1,18 +1,158 @@
-"""Placeholder until the openai-responses adapter lands: requests routed here get a clear 501."""
+"""OpenAI Responses providers (transformer `openai-responses`): Anthropic Messages <-> `/v1/responses`.
+
+For models served only there (GPT-5 family, o-series, codex models). The translations live in
+`openai_responses_request`, `openai_responses_response` and `openai_responses_stream`; this module binds them to a
+provider: endpoint URL, headers, SSE framing and error text.
+
+Transformer options: `["openai-responses", {"reasoning_summary": "auto" | "concise" | "detailed" | "none"}]`
+chooses the reasoning summary asked for when thinking is shown (default "auto"; "none" for organisations that
+OpenAI has not verified for summaries).
+"""
 
 from __future__ import annotations
 
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
 
 from ccrouter.config import Provider
-from ccrouter.errors import GatewayError
+from ccrouter.errors import UpstreamError
+from ccrouter.providers.base import Credentials, ForwardRequest, Reply, RequestContext, Usage, provider_error_text
+from ccrouter.providers.openai_chat import NOT_JSON
+from ccrouter.providers.openai_chat import _encode as encode_events  # joins adjacent deltas of one read
+from ccrouter.providers.openai_chat_response import new_id
+from ccrouter.providers.openai_responses_request import SUMMARIES, build_responses_request
+from ccrouter.providers.openai_responses_response import error_text, error_type, response_to_message
+from ccrouter.providers.openai_responses_stream import Event, ResponsesStreamState
+from ccrouter.sse import SSEDecoder, SSEEvent
+
+TRANSFORMER = "openai-responses"
+_HEAD_LIMIT = 2000  # bytes kept from a "stream" that may turn out to be a plain JSON error body
+_FAILED_STATUS = {"rate_limit_error": 429, "invalid_request_error": 400}
+SUMMARY_HINT = (
+    " ccrouter: to use this provider without reasoning summaries (thinking then shows no text), set its transformer "
+    'to ["openai-responses", {"reasoning_summary": "none"}].'
+)
+
+
+def responses_url(api_base_url: str) -> str:
+    """CCR users write the full `.../v1/responses` URL; bare base URLs get the usual path appended, and a chat
+    completions URL pasted by habit is pointed at its Responses sibling."""
+    parts = urlsplit(api_base_url)
+    path = parts.path.rstrip("/")
+    if path.endswith("/chat/completions"):
+        path = path[: -len("/chat/completions")] + "/responses"
+    elif not path.endswith("/responses"):
+        path = (path or "/v1") + "/responses"
+    return urlunsplit(parts._replace(path=path))
 
 
 class ResponsesAdapter:
-    def __new__(cls, provider: Provider, model: str) -> NoReturn:
-        raise GatewayError(
-            501,
-            f"Provider {provider.name!r} uses the 'openai-responses' transformer, whose adapter is not built yet. "
-            "Route this scenario to an OpenAI-compatible or Anthropic-compatible provider for now.",
-            "api_error",
-        )
+    """The `Adapter` for OpenAI's Responses API and servers that speak it."""
+
+    credentials: Credentials | None = None  # the key comes from the config
+
+    def __init__(self, provider: Provider, model: str, *, make_id: Callable[[], str] = new_id) -> None:
+        self._url = responses_url(provider.api_base_url)
+        self._api_key = provider.api_key
+        self._make_id = make_id
+        self._summary: str | None = "auto"
+        for use in provider.transformers_for(model):
+            if use.name == TRANSFORMER and use.options and "reasoning_summary" in use.options:
+                value = use.options["reasoning_summary"]
+                self._summary = value if value in SUMMARIES else None
+
+    def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
+        request = build_responses_request(body, ctx.target.model, summary=self._summary)
+        headers = {"content-type": "application/json"}
+        if self._api_key:
+            headers["authorization"] = "Bearer " + self._api_key
+        return ForwardRequest(self._url, headers, orjson.dumps(request))
+
+    def parse_reply(self, payload: bytes, ctx: RequestContext) -> Reply:
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            raise UpstreamError(502, "The provider's reply is not a JSON object. Try again.", "api_error")
+        error = data.get("error")
+        if data.get("status") == "failed" or (error and not isinstance(data.get("output"), list)):
+            code = error.get("code") if isinstance(error, dict) else None
+            kind = error_type(code)
+            text = self._redact(f"The provider could not complete the response: {error_text(error)}")
+            raise UpstreamError(_FAILED_STATUS.get(kind, 502), text, kind)
+        message = response_to_message(data, ctx.target.model, ctx.input_tokens, self._make_id)
+        return Reply(orjson.dumps(message), Usage(**message["usage"]), message["stop_reason"])
+
+    def stream_translator(self, ctx: RequestContext) -> ResponsesStreamTranslator:
+        state = ResponsesStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id, redact=self._redact)
+        return ResponsesStreamTranslator(state)
+
+    def error_message(self, status: int, payload: bytes) -> str:
+        text = provider_error_text(payload)
+        if "reasoning summar" in text.lower():  # "Your organization must be verified to generate reasoning summaries"
+            text += SUMMARY_HINT
+        return self._redact(text)
+
+    def _redact(self, text: str) -> str:
+        key = self._api_key
+        return text.replace(key, "[redacted]") if key and len(key) >= 8 and key in text else text
+
+
+class ResponsesStreamTranslator:
+    """Provider SSE bytes -> Anthropic SSE bytes, around a `ResponsesStreamState`."""
+
+    def __init__(self, state: ResponsesStreamState) -> None:
+        self._state = state
+        self._decoder = SSEDecoder()
+        self.usage = state.usage  # the same object: the state updates it in place
+        self.stop_reason: str | None = None
+        self._head: bytes | None = b""  # None once an SSE event arrived
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._state.ended:
+            return b""
+        if self._head is not None and len(self._head) < _HEAD_LIMIT:
+            self._head += chunk[:_HEAD_LIMIT]
+        return self._translate(self._decoder.feed(chunk))
+
+    def finish(self) -> bytes:
+        if self._state.ended:
+            return b""
+        out = self._translate(self._decoder.close())
+        if self._state.ended:
+            return out
+        head = self._head.strip() if self._head is not None else b""
+        if head.startswith(b"{"):
+            text = provider_error_text(head)
+            events = self._state.fail("api_error", f"The provider answered with JSON instead of a stream: {text}")
+        else:
+            events = self._state.finish()
+        return out + encode_events(events)
+
+    def _translate(self, sse_events: list[SSEEvent]) -> bytes:
+        if not sse_events:
+            return b""
+        self._head = None
+        state = self._state
+        out: list[Event] = []
+        for sse in sse_events:
+            if not sse.data or sse.data == "[DONE]":
+                continue
+            try:
+                event = orjson.loads(sse.data)
+            except orjson.JSONDecodeError:
+                event = None
+            if not isinstance(event, dict):
+                out += state.fail("api_error", NOT_JSON)
+                break
+            if "type" not in event and sse.event:
+                event["type"] = sse.event
+            out += state.feed(event)
+            if state.ended:
+                break
+        self.stop_reason = state.stop_reason
+        return encode_events(out)
