@@ -6,18 +6,20 @@ binds them to a provider: endpoint URL, headers, SSE framing and error text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from ccrouter.config import Provider
+from ccrouter.config import Provider, TransformerUse
 from ccrouter.errors import UpstreamError
 from ccrouter.providers.base import Credentials, ForwardRequest, Reply, RequestContext, Usage, provider_error_text
+from ccrouter.providers.openai_chat_errors import with_capability_hint
 from ccrouter.providers.openai_chat_request import build_chat_request
 from ccrouter.providers.openai_chat_response import completion_to_message, new_id
-from ccrouter.providers.openai_chat_stream import ChatStreamState, Event
+from ccrouter.providers.openai_chat_stream import ChatStreamState, Event, StreamState
+from ccrouter.providers.tweaks.chain import build_chain
 from ccrouter.sse import SSEDecoder, SSEEvent, encode_event
 
 NOT_JSON = "The provider sent a stream event that is not valid JSON. Try again."
@@ -34,18 +36,35 @@ def chat_completions_url(api_base_url: str) -> str:
 
 
 class OpenAIChatAdapter:
-    """The `Adapter` for OpenAI-compatible servers (DeepSeek, OpenRouter, Groq, Ollama, ...)."""
+    """The `Adapter` for OpenAI-compatible servers (DeepSeek, OpenRouter, Groq, Ollama, ...).
+
+    `transformers` is the provider's transformer list for the model (`Provider.transformers_for`); its tweaks
+    are built into a chain once, here, and cost nothing per request when there are none.
+    """
 
     credentials: Credentials | None = None  # the key comes from the config
 
-    def __init__(self, provider: Provider, *, reasoning_echo: bool = True, make_id: Callable[[], str] = new_id) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        transformers: Iterable[TransformerUse] = (),
+        *,
+        reasoning_echo: bool = True,
+        make_id: Callable[[], str] = new_id,
+    ) -> None:
         self._url = chat_completions_url(provider.api_base_url)
         self._api_key = provider.api_key
         self._reasoning_echo = reasoning_echo
         self._make_id = make_id
+        self._tweaks = build_chain(transformers)
 
     def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
+        tweaks = self._tweaks
+        if tweaks.body:
+            body = tweaks.apply_body(body)
         request = build_chat_request(body, ctx.target.model, reasoning_echo=self._reasoning_echo)
+        if tweaks.request:
+            request = tweaks.apply_request(request, body)
         headers = {"content-type": "application/json"}
         if self._api_key:
             headers["authorization"] = "Bearer " + self._api_key
@@ -63,16 +82,20 @@ class OpenAIChatAdapter:
             error = data["error"]
             code = error.get("code") if isinstance(error, dict) else None
             status = code if isinstance(code, int) and 400 <= code <= 599 else 502
-            raise UpstreamError(status, self._redact(provider_error_text(payload)))
+            raise UpstreamError(status, self._redact(with_capability_hint(provider_error_text(payload))))
+        if self._tweaks.completion:
+            data = self._tweaks.apply_completion(data)
         message = completion_to_message(data, ctx.target.model, ctx.input_tokens, self._make_id)
         usage = Usage(**message["usage"])
         return Reply(orjson.dumps(message), usage, message["stop_reason"])
 
     def stream_translator(self, ctx: RequestContext) -> ChatStreamTranslator:
-        return ChatStreamTranslator(ChatStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id))
+        state = ChatStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id)
+        return ChatStreamTranslator(self._tweaks.stream_state(state) if self._tweaks.stream else state)
 
     def error_message(self, status: int, payload: bytes) -> str:
-        return self._redact(provider_error_text(payload))
+        """The provider's own error text; when it says tools or thinking are not supported, plus what to do."""
+        return self._redact(with_capability_hint(provider_error_text(payload)))
 
     def _redact(self, text: str) -> str:
         key = self._api_key
@@ -82,7 +105,7 @@ class OpenAIChatAdapter:
 class ChatStreamTranslator:
     """Provider SSE bytes -> Anthropic SSE bytes, around a `ChatStreamState`."""
 
-    def __init__(self, state: ChatStreamState) -> None:
+    def __init__(self, state: StreamState) -> None:
         self._state = state
         self._decoder = SSEDecoder()
         self.usage = state.usage  # the same object: the state updates it in place

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from ccrouter.errors import error_body
 from ccrouter.providers.base import SYNTHETIC_THINKING_SIGNATURE, Usage
+from ccrouter.providers.openai_chat_errors import with_capability_hint
 from ccrouter.providers.openai_chat_response import (
     message_id,
     new_id,
@@ -63,6 +64,25 @@ def _is_json(text: str) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
+
+
+class StreamState(Protocol):
+    """What the stream translator drives: a `ChatStreamState`, or one behind the tweaks' chunk filters."""
+
+    @property
+    def usage(self) -> Usage: ...
+
+    @property
+    def stop_reason(self) -> str | None: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+    def feed(self, chunk: dict[str, Any]) -> list[Event]: ...
+
+    def finish(self) -> list[Event]: ...
+
+    def fail(self, error_type: str, message: str) -> list[Event]: ...
 
 
 class ChatStreamState:
@@ -383,4 +403,4 @@ def _stream_error(error: Any) -> tuple[str, str]:
         kind = "overloaded_error"
     else:
         kind = "api_error"
-    return kind, f"The provider sent an error in its stream: {text}"
+    return kind, with_capability_hint(f"The provider sent an error in its stream: {text}")

@@ -28,4 +28,4 @@ def make_adapter(provider: Provider, model: str) -> Adapter:
         from ccrouter.providers.openai_responses import ResponsesAdapter
 
         return ResponsesAdapter(provider, model)
-    return OpenAIChatAdapter(provider)
+    return OpenAIChatAdapter(provider, provider.transformers_for(model))
