@@ -23,7 +23,7 @@ import orjson
 
 from ccrouter.config import Config, Target
 from ccrouter.cooldowns import Cooldowns
-from ccrouter.errors import GatewayError, UpstreamError
+from ccrouter.errors import BadRequest, GatewayError, UpstreamError
 from ccrouter.providers.base import Adapter, ForwardRequest, Reply, RequestContext, StreamTranslator
 from ccrouter.upstream import Upstream, UpstreamResponse
 
@@ -153,7 +153,13 @@ class Dispatcher:
             except GatewayError as exc:  # this target cannot be served at all (e.g. an adapter ccrouter lacks)
                 raise UpstreamError(exc.status if exc.status >= 500 else 502, exc.message, exc.error_type) from None
             ctx = RequestContext(plan.request_id, target, plan.stream, plan.input_tokens, plan.client_headers)
-            forward = adapter.build_request(body, ctx)
+            try:
+                forward = adapter.build_request(body, ctx)
+            except orjson.JSONEncodeError:
+                raise BadRequest(
+                    "The request nests JSON more than 250 levels deep (in a tool input, a schema or a parameter), "
+                    "which ccrouter cannot forward. Flatten that value."
+                ) from None
             if adapter.credentials is not None:
                 extra = await adapter.credentials.headers(self.upstream, config.api_timeout_ms, config.proxy_url)
                 forward = ForwardRequest(forward.url, {**forward.headers, **extra}, forward.body)

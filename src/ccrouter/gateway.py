@@ -173,22 +173,9 @@ class Gateway:
         except Exception as exc:  # a bug of ours: log it fully, answer without internals
             record.status = 500
             record.error = f"internal error: {type(exc).__name__}"
-            self.log.error(
-                "internal error",
-                request_id=record.request_id,
-                error=runtime.redact(repr(exc)),
-                exc_info=_trace(exc),
-            )
+            error = self._internal_error(exc, record.request_id, runtime)
             if not streaming_started:
-                await send_error(
-                    send,
-                    GatewayError(
-                        500,
-                        f"ccrouter hit an internal error (request {record.request_id}). The details are in "
-                        "its log ($CCR_HOME/logs/ccr-router.log); please report it.",
-                        "api_error",
-                    ),
-                )
+                await send_error(send, error)
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 3)
             for sink in self.sinks:
@@ -260,8 +247,8 @@ class Gateway:
             record.take_usage(translator.usage)
             record.stop_reason = translator.stop_reason
             response.close()
-        if tail.startswith(b"event: error") and record.error is None:
-            record.error = "the provider's stream ended in an error"
+        if record.error is None and (translator.stop_reason is None or tail.startswith(b"event: error")):
+            record.error = "the provider's stream ended in an error"  # the client got an `event: error`
         await end_stream(send, tail)
 
     async def _keepalive(self, send: Send, clock: _SendClock) -> None:
@@ -281,7 +268,22 @@ class Gateway:
         except GatewayError as exc:
             await send_error(send, exc)
             return
-        await send_json(send, 200, {"input_tokens": estimate_tokens(body)})
+        try:
+            count = estimate_tokens(body)
+        except Exception as exc:  # a bug of ours
+            await send_error(send, self._internal_error(exc, "count_tokens", self.runtime))
+            return
+        await send_json(send, 200, {"input_tokens": count})
+
+    def _internal_error(self, exc: Exception, request_id: str, runtime: Runtime) -> GatewayError:
+        """Log a bug of ours fully; the client gets an Anthropic-shaped 500 without internals."""
+        self.log.error("internal error", request_id=request_id, error=runtime.redact(repr(exc)), exc_info=_trace(exc))
+        return GatewayError(
+            500,
+            f"ccrouter hit an internal error (request {request_id}). The details are in its log "
+            "($CCR_HOME/logs/ccr-router.log); please report it.",
+            "api_error",
+        )
 
     # -----------------------------------------------------------------------------------------------------------
 

@@ -61,7 +61,10 @@ def count_text(text: str) -> int:
 
 
 def _count_json(value: Any) -> int:
-    return count_text(orjson.dumps(value).decode())
+    try:
+        return count_text(orjson.dumps(value).decode())
+    except orjson.JSONEncodeError:  # nested past orjson's 254 levels: the adapter refuses such a body anyway
+        return 0
 
 
 def _count_content(content: Any) -> int:
@@ -75,13 +78,18 @@ def _count_content(content: Any) -> int:
             continue
         kind = block.get("type")
         if kind == "text":
-            total += count_text(block.get("text") or "")
+            total += _count_str(block.get("text"))
         elif kind == "tool_use":
-            total += count_text(block.get("name") or "") + _count_json(block.get("input"))
+            total += _count_str(block.get("name")) + _count_json(block.get("input"))
         elif kind == "tool_result":
             total += _count_content(block.get("content"))
         # images and thinking are not counted (as in CCR); their cost is provider-specific
     return total
+
+
+def _count_str(value: Any) -> int:
+    """Only strings count: a malformed block (`"text": 5`) is the adapter's to refuse, not a crash here."""
+    return count_text(value) if isinstance(value, str) else 0
 
 
 def estimate_tokens(body: dict[str, Any], session: SessionCounts | None = None) -> int:
@@ -114,7 +122,12 @@ def _count_messages(messages: Any, counts: list[int]) -> int:
 
 
 def _count_tools(tools: Any) -> int:
-    return _count_tools_json(orjson.dumps(tools)) if isinstance(tools, list) and tools else 0
+    if not isinstance(tools, list) or not tools:
+        return 0
+    try:
+        return _count_tools_json(orjson.dumps(tools))
+    except orjson.JSONEncodeError:  # nested too deeply; see _count_json
+        return 0
 
 
 class SessionCounts:
