@@ -99,11 +99,11 @@ def test_parse_reply() -> None:
     assert reply.stop_reason == "end_turn"
 
 
-def test_parse_reply_without_usage_reports_the_estimate() -> None:
+def test_parse_reply_without_usage_reports_estimates() -> None:
     provider = _provider()
     payload = b'{"choices":[{"message":{"content":"x"},"finish_reason":"stop"}]}'
     reply = OpenAIChatAdapter(provider, make_id=counter_ids()).parse_reply(payload, _ctx(provider))
-    assert reply.usage == Usage(321, 0, 0, 0)
+    assert reply.usage == Usage(321, 1, 0, 0)  # input: the estimate; output: "x" counted, as the provider said nothing
     assert orjson.loads(reply.body)["id"] == "msg_gen0001"
 
 

@@ -157,7 +157,7 @@ def test_claude_code_tool_result_followup() -> None:
     tool_use = body["messages"][2]["content"][1]
     assert out["messages"][3] == {
         "role": "assistant",
-        "content": None,
+        "content": "",
         "tool_calls": [
             {
                 "id": tool_use["id"],

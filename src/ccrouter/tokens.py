@@ -8,6 +8,7 @@ re-tokenises the whole conversation every time: ~80% of its CPU on large request
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -58,6 +59,11 @@ def count_text(text: str) -> int:
         return len(_get_encoder().encode_ordinary(text))
     except UnicodeEncodeError:  # lone surrogates, as tiktoken.Encoding handles them
         return len(_get_encoder().encode_ordinary(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")))
+
+
+def count_output(texts: Iterable[str], arguments: Iterable[str]) -> int:
+    """Output tokens of a reply whose provider did not say: its text and thinking, and its tool arguments."""
+    return count_text("".join(texts)) + sum(count_text(a) for a in arguments)
 
 
 def _count_json(value: Any) -> int:

@@ -85,6 +85,11 @@ class OpenAIChatAdapter:
             raise UpstreamError(status, self._redact(with_capability_hint(provider_error_text(payload))))
         if self._tweaks.completion:
             data = self._tweaks.apply_completion(data)
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise UpstreamError(
+                502, "The provider's reply has no `choices` (it is not a chat completion). Try again.", "api_error"
+            )
         message = completion_to_message(data, ctx.target.model, ctx.input_tokens, self._make_id)
         usage = Usage(**message["usage"])
         return Reply(orjson.dumps(message), usage, message["stop_reason"])

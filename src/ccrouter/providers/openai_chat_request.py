@@ -212,7 +212,8 @@ def _assistant(content: Any, reasoning_echo: bool) -> dict[str, Any]:
                 thinking = []
             if isinstance(block.get("thinking"), str) and block["thinking"]:
                 thinking.append(block["thinking"])
-    message: dict[str, Any] = {"role": "assistant", "content": "\n\n".join(texts) if texts or not calls else None}
+    # "" rather than null beside tool calls: llama-cpp-python (and strict chat templates) refuse a null content.
+    message: dict[str, Any] = {"role": "assistant", "content": "\n\n".join(texts)}
     if calls:
         message["tool_calls"] = calls
     if reasoning_echo and thinking is not None:

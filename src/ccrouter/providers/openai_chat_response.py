@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
@@ -9,6 +10,7 @@ from uuid import uuid4
 import orjson
 
 from ccrouter.providers.base import SYNTHETIC_THINKING_SIGNATURE, Usage
+from ccrouter.tokens import count_output
 
 """The signature on thinking blocks made from a provider's reasoning text. Anthropic needs a non-empty one; it
 is not a real Anthropic signature, so an Anthropic upstream must not be sent these blocks back."""
@@ -74,6 +76,17 @@ def tool_id(provider_id: Any, make_id: Callable[[], str]) -> str:
     return "toolu_" + make_id()
 
 
+def unique_tool_id(call_id: str, used: set[str]) -> str:
+    """`call_id`, or `call_id_2`, `_3`, ... if this message already has a tool_use with that id (some providers
+    repeat ids across parallel calls, and Anthropic, like Claude Code, pairs each tool_result with one call)."""
+    unique, n = call_id, 1
+    while unique in used:
+        n += 1
+        unique = f"{call_id}_{n}"
+    used.add(unique)
+    return unique
+
+
 def reasoning_text(message: dict[str, Any]) -> str:
     """Reasoning from a message or a stream delta: `reasoning_content` (DeepSeek), `reasoning` or
     `reasoning_details` (OpenRouter)."""
@@ -115,12 +128,18 @@ def completion_to_message(
     if text:
         content.append({"type": "text", "text": text})
     calls = message.get("tool_calls")
+    used: set[str] = set()
     for call in calls if isinstance(calls, list) else ():
         if isinstance(call, dict):
-            content.append(_tool_use(call, make_id))
+            block = _tool_use(call, make_id)
+            block["id"] = unique_tool_id(block["id"], used)
+            content.append(block)
     has_calls = any(block["type"] == "tool_use" for block in content)
     usage = Usage(input_tokens=input_tokens)
-    read_usage(completion.get("usage"), usage)
+    if not read_usage(completion.get("usage"), usage):  # no usage reported: count what came back
+        usage.output_tokens = count_output(
+            [thinking, text], (orjson.dumps(b["input"]).decode() for b in content if b["type"] == "tool_use")
+        )
     return {
         "id": message_id(completion.get("id"), make_id),
         "type": "message",
@@ -142,7 +161,10 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
     try:
         value = orjson.loads(arguments)
     except orjson.JSONDecodeError:
-        return {"_raw": arguments}
+        try:  # raw control characters inside strings (grammar-constrained local servers emit them)
+            value = json.loads(arguments, strict=False)
+        except ValueError:
+            return {"_raw": arguments}
     return value if isinstance(value, dict) else {"_raw": arguments}
 
 

@@ -18,6 +18,7 @@ import orjson
 
 from ccrouter.errors import error_body
 from ccrouter.providers.base import SYNTHETIC_THINKING_SIGNATURE, Usage
+from ccrouter.providers.json_text import CONTROL, JsonStringEscaper
 from ccrouter.providers.openai_chat_errors import with_capability_hint
 from ccrouter.providers.openai_chat_response import (
     message_id,
@@ -26,7 +27,9 @@ from ccrouter.providers.openai_chat_response import (
     reasoning_text,
     stop_reason,
     tool_id,
+    unique_tool_id,
 )
+from ccrouter.tokens import count_output
 
 Event = tuple[str, dict[str, Any]]
 
@@ -35,17 +38,18 @@ PROVIDER_FAILED = "The provider ended its stream with an error. Try again."
 
 
 class _ToolCall:
-    __slots__ = ("args", "block", "checked", "closed", "complete", "id", "id_given", "name")
+    __slots__ = ("args", "block", "checked", "closed", "complete", "escaper", "id", "name", "provider_id")
 
-    def __init__(self, call_id: str, name: str, id_given: bool) -> None:
-        self.id = call_id
-        self.id_given = id_given  # the provider sent the id (else we made one)
+    def __init__(self, call_id: str, name: str, provider_id: str | None) -> None:
+        self.id = call_id  # the Anthropic tool_use id: the provider's, unless it repeated one
+        self.provider_id = provider_id  # what the provider sent, if anything
         self.name = name
         self.args: list[str] = []
         self.block = -1  # the Anthropic block index once opened
         self.closed = False
         self.checked = 0  # len(args) when `complete` was last computed
         self.complete = False
+        self.escaper: JsonStringEscaper | None = None  # once a control character has appeared in the arguments
 
     def is_complete(self) -> bool:
         """Whether the arguments so far form a complete JSON object (checked only when something waits)."""
@@ -56,6 +60,16 @@ class _ToolCall:
                 tail = "".join(self.args).rstrip()
             self.complete = tail.endswith("}") and _is_json("".join(self.args))
         return self.complete
+
+
+def _mended(call: _ToolCall, arguments: str) -> str:
+    """The fragment with raw control characters inside JSON strings escaped (see `json_text`)."""
+    if call.escaper is None:
+        if CONTROL.search(arguments) is None:
+            return arguments
+        call.escaper = JsonStringEscaper()
+        call.escaper.feed("".join(call.args))  # where the text so far leaves off
+    return call.escaper.feed(arguments)
 
 
 def _is_json(text: str) -> bool:
@@ -110,6 +124,9 @@ class ChatStreamState:
         self._current: _ToolCall | None = None  # the open tool-use block's call
         self._calls: dict[int, _ToolCall] = {}  # by OpenAI `index`
         self._last_call: _ToolCall | None = None
+        self._tool_ids: set[str] = set()  # tool_use ids given out: Anthropic requires them distinct
+        self._all_calls: list[_ToolCall] = []
+        self._written: list[str] = []  # text and thinking sent, to count when the provider reports no usage
         self._waiting: deque[tuple[str, Any]] = deque()  # ("text"|"thinking", [str]) or ("tool", _ToolCall)
 
     # -- public -------------------------------------------------------------------------------------------
@@ -119,7 +136,10 @@ class ChatStreamState:
             return []
         text = self._more_text(chunk)
         if text is not None:
-            return [_delta_event(self._index, {"type": "text_delta", "text": text})] if text else []
+            if not text:
+                return []
+            self._written.append(text)
+            return [_delta_event(self._index, {"type": "text_delta", "text": text})]
         error = chunk.get("error")
         if error is not None:
             return self.fail(*_stream_error(error))
@@ -177,6 +197,8 @@ class ChatStreamState:
             self._start(None, out)
         self._drain(out, force=True)
         self._close(out)
+        if not self._usage_seen:  # some servers (llama-cpp-python) never report usage in a stream: count it
+            self.usage.output_tokens = count_output(self._written, ("".join(c.args) for c in self._all_calls))
         usage: dict[str, int] = {"output_tokens": self.usage.output_tokens}
         if self._usage_seen:
             usage["input_tokens"] = self.usage.input_tokens
@@ -270,18 +292,20 @@ class ChatStreamState:
         index = delta.get("index")
         if isinstance(index, int):
             call = self._calls.get(index)
-            if call is not None and has_id and call.id_given and str(given) != call.id:
+            if call is not None and has_id and call.provider_id is not None and str(given) != call.provider_id:
                 call = None  # a new call at a reused index
         else:  # servers that omit `index`: an id or a name starts a new call
             index = None
             call = None if has_id or (isinstance(name, str) and name) else self._last_call
         if call is None:
-            call = _ToolCall(tool_id(given, self._make_id), name if isinstance(name, str) else "", has_id)
+            call_id = unique_tool_id(tool_id(given, self._make_id), self._tool_ids)
+            call = _ToolCall(call_id, name if isinstance(name, str) else "", str(given) if has_id else None)
             if index is not None:
                 self._calls[index] = call
             self._last_call = call
+            self._all_calls.append(call)
             if isinstance(arguments, str) and arguments:
-                call.args.append(arguments)
+                call.args.append(_mended(call, arguments))
             if call.name and self._can_switch(out):
                 self._close(out)
                 self._open_tool(call, out)
@@ -291,6 +315,7 @@ class ChatStreamState:
         if call.block < 0 and not call.name and isinstance(name, str) and name:
             call.name = name  # the name came after the first fragment
         if isinstance(arguments, str) and arguments:
+            arguments = _mended(call, arguments)
             if call is self._current:
                 call.args.append(arguments)
                 out.append(_delta_event(call.block, {"type": "input_json_delta", "partial_json": arguments}))
@@ -348,6 +373,7 @@ class ChatStreamState:
             out.append(_delta_event(call.block, {"type": "input_json_delta", "partial_json": buffered}))
 
     def _block_delta(self, kind: str, text: str, out: list[Event]) -> None:
+        self._written.append(text)
         if kind == "text":
             out.append(_delta_event(self._index, {"type": "text_delta", "text": text}))
         else:
