@@ -13,7 +13,6 @@ import orjson
 
 from ccrouter.config import Provider
 from ccrouter.providers.base import (
-    SYNTHETIC_THINKING_SIGNATURE,
     Credentials,
     ForwardRequest,
     Reply,
@@ -24,6 +23,7 @@ from ccrouter.providers.base import (
 from ccrouter.sse import SSEDecoder, encode_event
 
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
+SYNTHETIC_THINKING_PREFIX = "ccrouter-"  # every thinking signature ccrouter makes starts so
 
 
 def messages_url(api_base_url: str) -> str:
@@ -95,11 +95,12 @@ def drop_synthetic_thinking(body: dict[str, Any]) -> None:
 
 
 def _is_synthetic_thinking(block: Any) -> bool:
-    return (
-        isinstance(block, dict)
-        and block.get("type") == "thinking"
-        and block.get("signature") == SYNTHETIC_THINKING_SIGNATURE
-    )
+    """ccrouter signs every thinking block it makes `ccrouter-...` (SYNTHETIC_THINKING_SIGNATURE, and the
+    Responses and Gemini adapters' signatures that carry their provider's state); Anthropic's never look so."""
+    if not isinstance(block, dict) or block.get("type") != "thinking":
+        return False
+    signature = block.get("signature")
+    return isinstance(signature, str) and signature.startswith(SYNTHETIC_THINKING_PREFIX)
 
 
 class AnthropicStreamRelay:

@@ -1,0 +1,200 @@
+"""Gemini streamGenerateContent?alt=sse -> Anthropic SSE (gemini_stream)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from anthropic.lib.streaming._messages import accumulate_event
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ccrouter.providers.gemini_stream import GeminiStreamState, GeminiStreamTranslator
+from tests.gemini_cases import (
+    INPUT_TOKENS,
+    MODEL,
+    cases,
+    counter_ids,
+    decode_events,
+    joined_deltas,
+    read_json,
+    read_jsonl,
+    run_stream,
+    sdk_message,
+    stream_bytes,
+    stream_reads,
+)
+
+STREAM_CASES = sorted({*cases("gemini_stream.jsonl"), *cases("stream.sse")})
+
+
+def test_there_are_stream_cases() -> None:
+    assert len(STREAM_CASES) >= 15
+
+
+@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
+def test_stream_fixture(case: Path) -> None:
+    out, translator = run_stream(stream_reads(case))
+    assert decode_events(out) == read_jsonl(case / "expected_events.jsonl")
+    state = {"usage": translator.usage.as_dict(), "stop_reason": translator.stop_reason}
+    assert state == read_json(case / "expected_state.json")
+
+
+@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
+def test_stream_through_anthropic_sdk(case: Path) -> None:
+    """The official SDK's `messages.stream` accepts the events, or raises on the error event."""
+    out, _ = run_stream([stream_bytes(case)])
+    assert sdk_message(out) == read_json(case / "expected_sdk_message.json")
+
+
+@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
+def test_stream_in_one_read_joins_deltas_and_keeps_the_content(case: Path) -> None:
+    whole = decode_events(run_stream([stream_bytes(case)])[0])
+    expected = read_jsonl(case / "expected_events.jsonl")
+    assert whole == joined_deltas(expected)
+
+
+def same_stream(out: bytes, case: Path) -> bool:
+    return joined_deltas(decode_events(out)) == joined_deltas(read_jsonl(case / "expected_events.jsonl"))
+
+
+@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
+def test_stream_split_into_single_bytes(case: Path) -> None:
+    data = stream_bytes(case)
+    assert same_stream(run_stream([data[i : i + 1] for i in range(len(data))])[0], case)
+
+
+@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
+def test_stream_split_at_every_boundary_and_line_endings(case: Path) -> None:
+    data = stream_bytes(case)
+    for cut in range(0, len(data) + 1, max(1, len(data) // 300)):
+        assert same_stream(run_stream([data[:cut], data[cut:]])[0], case), cut
+    lf = data.replace(b"\r\n", b"\n")
+    assert same_stream(run_stream([lf])[0], case)
+    assert same_stream(run_stream([lf.replace(b"\n", b"\r\n")])[0], case)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), case=st.sampled_from(STREAM_CASES))
+def test_stream_split_at_random_boundaries(seed: int, case: Path) -> None:
+    data = stream_bytes(case)
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(1, 40))))
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    assert same_stream(run_stream(pieces)[0], case)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The state machine directly
+
+
+def _chunk(parts: list[dict[str, Any]], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}}
+    if finish:
+        candidate["finishReason"] = finish
+    return {"candidates": [candidate], **extra}
+
+
+def _sse(chunk: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\r\n\r\n"
+
+
+def test_usage_and_stop_reason_are_exposed_as_the_stream_progresses() -> None:
+    translator = GeminiStreamTranslator(GeminiStreamState(MODEL, 500, make_id=counter_ids()))
+    assert translator.usage.input_tokens == 500 and translator.stop_reason is None
+    first = translator.feed(_sse(_chunk([{"text": "hi"}], usageMetadata={"promptTokenCount": 800})))
+    assert decode_events(first)[0]["data"]["message"]["usage"]["input_tokens"] == 800
+    assert translator.stop_reason is None
+    translator.feed(_sse(_chunk([{"functionCall": {"name": "f", "args": {"a": 1}}}], "STOP")))
+    assert translator.stop_reason == "tool_use"
+    tail = translator.finish()
+    assert [e["event"] for e in decode_events(tail)] == ["message_delta", "message_stop"]
+    assert translator.finish() == b""
+    assert translator.feed(_sse(_chunk([{"text": "late"}]))) == b""
+
+
+def test_finish_and_fail_are_idempotent() -> None:
+    state = GeminiStreamState(MODEL, INPUT_TOKENS, make_id=counter_ids())
+    assert [name for name, _ in state.feed(_chunk([{"text": "x"}], "STOP"))] == ["message_start", "content_block_start"]
+    ends = ["content_block_delta", "content_block_stop", "message_delta", "message_stop"]
+    assert [name for name, _ in state.finish()] == ends  # the text waiting for flush() comes first
+    assert state.finish() == []
+    assert state.fail("api_error", "late") == []
+    assert state.feed(_chunk([{"text": "y"}])) == []
+
+
+def test_a_stream_that_fails_after_finishing_is_ignored_but_one_cut_short_is_an_error() -> None:
+    out, translator = run_stream([_sse(_chunk([{"text": "ok"}], "STOP")), b"data: {broken"])
+    assert [e["event"] for e in decode_events(out)][-2:] == ["message_delta", "message_stop"]
+    out, translator = run_stream([_sse(_chunk([{"text": "ok"}])), b"\r\n"])
+    assert decode_events(out)[-1]["event"] == "error" and translator.stop_reason is None
+
+
+def test_one_read_of_many_chunks_costs_one_delta_per_block() -> None:
+    chunks = b"".join(_sse(_chunk([{"text": c}])) for c in "abcdef") + _sse(_chunk([], "STOP"))
+    events = decode_events(run_stream([chunks])[0])
+    deltas = [e["data"]["delta"] for e in events if e["event"] == "content_block_delta"]
+    assert deltas == [{"type": "text_delta", "text": "abcdef"}]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Property: any sequence of Gemini parts gives blocks with contiguous indices that never interleave, and the SDK
+# rebuilds every text, thought and call from them.
+
+_PART = st.one_of(
+    st.builds(lambda t: {"text": t}, st.text("ab ", min_size=1, max_size=4)),
+    st.builds(lambda t: {"text": t, "thought": True}, st.text("xy", max_size=4)),
+    st.builds(
+        lambda n, s: {"functionCall": {"name": n, "args": {"v": n}}, "thoughtSignature": s},
+        st.sampled_from(["f", "g"]),
+        st.text("S", min_size=1, max_size=2),
+    ),
+    st.builds(lambda n: {"functionCall": {"name": n}}, st.sampled_from(["h"])),
+    st.builds(
+        lambda t, s: {"text": t, "thoughtSignature": s}, st.text("c", max_size=2), st.text("T", min_size=1, max_size=2)
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(chunks=st.lists(st.lists(_PART, max_size=3), max_size=6), reads=st.integers(1, 4))
+def test_any_parts_make_a_valid_anthropic_stream(chunks: list[list[dict[str, Any]]], reads: int) -> None:
+    data = [_sse(_chunk(parts)) for parts in chunks] + [_sse(_chunk([], "STOP"))]
+    size = max(1, len(data) // reads)
+    pieces = [b"".join(data[i : i + size]) for i in range(0, len(data), size)]
+    events = decode_events(run_stream(pieces)[0])
+    assert events[0]["event"] == "message_start" and events[-1]["event"] == "message_stop"
+    open_index: int | None = None
+    expected_next = 0
+    for event in events:
+        name, data_ = event["event"], event["data"]
+        if name == "content_block_start":
+            assert open_index is None and data_["index"] == expected_next
+            open_index, expected_next = data_["index"], expected_next + 1
+        elif name == "content_block_delta":
+            assert data_["index"] == open_index
+        elif name == "content_block_stop":
+            assert data_["index"] == open_index
+            open_index = None
+    assert open_index is None
+    snapshot = None
+    json_bufs: dict[int, bytes] = {}
+    for event in events:
+        snapshot = accumulate_event(event=event["data"], current_snapshot=snapshot, json_bufs=json_bufs)
+    assert snapshot is not None
+    parts = [part for chunk in chunks for part in chunk]
+    calls = [p["functionCall"] for p in parts if "functionCall" in p]
+    assert [(b.name, b.input) for b in snapshot.content if b.type == "tool_use"] == [
+        (c["name"], c.get("args") or {}) for c in calls
+    ]
+    text = "".join(p["text"] for p in parts if "text" in p and not p.get("thought"))
+    assert "".join(b.text for b in snapshot.content if b.type == "text") == text
+    thoughts = "".join(p["text"] for p in parts if p.get("thought"))
+    assert "".join(b.thinking for b in snapshot.content if b.type == "thinking") == thoughts
+    signatures = [p["thoughtSignature"] for p in parts if "thoughtSignature" in p]
+    carried = [b.signature.removeprefix("ccrouter-gemini:") for b in snapshot.content if b.type == "thinking"]
+    assert [s for s in carried if s != "ccrouter-gemini"] == signatures
+    assert snapshot.stop_reason == ("tool_use" if calls else "end_turn")
