@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from ccrouter.config import Provider, Target, TransformerUse
 from ccrouter.errors import UpstreamError
-from ccrouter.providers.anthropic import drop_synthetic_thinking
+from ccrouter.providers.anthropic import without_synthetic_thinking
 from ccrouter.providers.base import SYNTHETIC_THINKING_SIGNATURE, Adapter, RequestContext, StreamTranslator, Usage
 from ccrouter.providers.gemini import GeminiAdapter, gemini_error_text, method_url, models_url
 from ccrouter.providers.gemini_response import GEMINI_SIGNATURE_PREFIX, GEMINI_UNSIGNED
@@ -349,8 +350,10 @@ def test_anthropic_drops_every_ccrouter_thinking_block() -> None:
             }
         ]
     }
-    drop_synthetic_thinking(body)
-    assert body["messages"][0]["content"] == [
+    original = copy.deepcopy(body)
+    kept = without_synthetic_thinking(body)
+    assert body == original  # the client's body is not changed: a fallback target may need those blocks
+    assert kept["messages"][0]["content"] == [
         real,
         {"type": "thinking", "thinking": "odd", "signature": None},
         {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}},

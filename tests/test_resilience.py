@@ -468,3 +468,43 @@ def test_a_body_over_the_configured_limit_is_413(upstream: ScriptedUpstream, sta
     assert error["type"] == "request_too_large" and "MAX_REQUEST_BODY_MB (0.5 MB)" in error["message"]
     small = httpx.post(router.url + "/v1/messages", json={**REQUEST, "max_tokens": "x"})
     assert small.status_code == 400 and upstream.received == []
+
+
+def test_a_fallback_gets_the_body_the_client_sent_not_what_the_first_adapter_made_of_it(
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+) -> None:
+    """The Anthropic adapter leaves out thinking that another provider made; the OpenAI-style fallback (DeepSeek
+    reasoner needs it back) must still get it."""
+    upstream.queue(error_reply(503, {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}))
+    backup_serves(backup, stream=False)
+    primary = {
+        "name": "primary",
+        "api_base_url": f"{upstream.url}/v1/messages",
+        "api_key": "sk-anthropic-key-123456",
+        "models": ["p-model"],
+        "transformer": {"use": ["Anthropic"]},
+    }
+    router = start_router(
+        {
+            "Providers": [primary, openai_provider(backup, "backup", ["b-model"])],
+            "Router": {"default": ["primary,p-model", "backup,b-model"]},
+            "RETRY": {"max_retries": 0},
+        }
+    )
+    history = [
+        {"role": "user", "content": "list files"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "use ls", "signature": "ccrouter-openai-chat"},
+                {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "a.txt"}]},
+    ]
+    reply = sdk_client(router.url).messages.create(model="claude-sonnet-5-5", max_tokens=50, messages=history)
+    assert reply.content[0].type == "text" and reply.content[0].text == "from the backup"
+    sent_to_anthropic = upstream.received[0].body["messages"][1]["content"]
+    assert [block["type"] for block in sent_to_anthropic] == ["tool_use"]
+    assistant = backup.received[0].body["messages"][1]
+    assert assistant["reasoning_content"] == "use ls" and assistant["tool_calls"][0]["id"] == "call_1"

@@ -47,8 +47,8 @@ class AnthropicAdapter:
                 self._auth_header = ("authorization", f"Bearer {provider.api_key}") if provider.api_key else None
 
     def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
-        body["model"] = ctx.target.model
-        drop_synthetic_thinking(body)
+        # A copy: the client's body stays as it came, for a fallback target that may need what is dropped here.
+        body = {**without_synthetic_thinking(body), "model": ctx.target.model}
         headers = {"content-type": "application/json"}
         for name in FORWARDED_HEADERS:
             value = ctx.client_headers.get(name)
@@ -78,20 +78,22 @@ class AnthropicAdapter:
         return provider_error_text(payload)
 
 
-def drop_synthetic_thinking(body: dict[str, Any]) -> None:
-    """Remove thinking blocks ccrouter made from another provider's reasoning: Anthropic rejects their signature.
-
-    A conversation that moved here from an OpenAI-compatible model keeps its text and tool calls; only that
-    provider's reasoning, which Anthropic cannot verify, is left out.
-    """
-    for message in body.get("messages") or ():
-        if not isinstance(message, dict) or message.get("role") != "assistant":
-            continue
-        content = message.get("content")
-        if not isinstance(content, list):
-            continue
-        if any(_is_synthetic_thinking(block) for block in content):
-            message["content"] = [block for block in content if not _is_synthetic_thinking(block)]
+def without_synthetic_thinking(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` without the thinking blocks ccrouter made from another provider's reasoning: Anthropic rejects their
+    signature. A conversation that moved here from another provider keeps its text and tool calls; only that
+    provider's reasoning, which Anthropic cannot verify, is left out. `body` itself is not changed (a copy is
+    made only when something is dropped)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return body
+    kept: list[Any] | None = None
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) and message.get("role") == "assistant" else None
+        if isinstance(content, list) and any(_is_synthetic_thinking(block) for block in content):
+            if kept is None:
+                kept = list(messages)
+            kept[i] = {**message, "content": [block for block in content if not _is_synthetic_thinking(block)]}
+    return body if kept is None else {**body, "messages": kept}
 
 
 def _is_synthetic_thinking(block: Any) -> bool:
