@@ -508,3 +508,39 @@ def test_a_fallback_gets_the_body_the_client_sent_not_what_the_first_adapter_mad
     assert [block["type"] for block in sent_to_anthropic] == ["tool_use"]
     assistant = backup.received[0].body["messages"][1]
     assert assistant["reasoning_content"] == "use ls" and assistant["tool_calls"][0]["id"] == "call_1"
+
+
+def test_a_provider_that_ignores_stream_true_still_streams_to_the_client(
+    upstream: ScriptedUpstream, start_router: StartRouter
+) -> None:
+    """Some OpenAI-compatible servers answer a stream request with one JSON completion: the client asked for a
+    stream, so it gets the same content as a correct Anthropic event stream."""
+    completion = {
+        "id": "chatcmpl-1",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "reasoning_content": "think first",
+                    "content": "Let me look.",
+                    "tool_calls": [
+                        {"id": "call_9", "type": "function", "function": {"name": "Read", "arguments": '{"p": "a"}'}}
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42},
+    }
+    upstream.default = lambda received: Scripted(body=json.dumps(completion).encode())
+    router = start_router(config(upstream))
+    plain = sdk_client(router.url).messages.create(**REQUEST)
+    with sdk_client(router.url).messages.stream(**REQUEST) as stream:
+        streamed = stream.get_final_message()
+    assert upstream.received[1].body["stream"] is True
+    assert streamed.model_dump() == plain.model_dump()
+    assert [b.type for b in streamed.content] == ["thinking", "text", "tool_use"]
+    assert streamed.content[2].input == {"p": "a"} and streamed.content[2].id == "call_9"
+    assert streamed.stop_reason == "tool_use" and streamed.usage.output_tokens == 12
+    assert streamed.usage.input_tokens == 30

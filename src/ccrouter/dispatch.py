@@ -58,7 +58,7 @@ class Opened:
     adapter: Adapter
     ctx: RequestContext
     response: UpstreamResponse
-    reply: Reply | None = None  # a plain request: the whole translated reply
+    reply: Reply | None = None  # the whole translated reply (a plain request, or a provider that ignored `stream`)
     translator: StreamTranslator | None = None  # a stream: the translator, already fed
     first_bytes: bytes = b""  # a stream: the Anthropic SSE bytes translated before the commit
     ended: bool = False  # a stream: the provider's stream already ended (first_bytes holds the close)
@@ -202,9 +202,9 @@ class Dispatcher:
             raise await _provider_error(response, adapter, target)
         opened = Opened(target, adapter, ctx, response)
         try:
-            if ctx.stream:
+            if ctx.stream and not _is_json(response):
                 await self._first_bytes(opened)
-            else:
+            else:  # a provider that ignores `stream: true` answers in one piece: the gateway streams it
                 opened.reply = adapter.parse_reply(await response.read(), ctx)
         except BaseException:
             response.close()
@@ -259,6 +259,10 @@ class Dispatcher:
             exc.error_type,
             exc.retry_after_s,
         )
+
+
+def _is_json(response: UpstreamResponse) -> bool:
+    return response.headers.get("content-type", "").startswith("application/json")
 
 
 def attempts_header(attempts: list[Attempt]) -> str:

@@ -25,6 +25,7 @@ from ccrouter.custom_router import RouterFunction, ask_custom_router, load_custo
 from ccrouter.dispatch import Attempt, Dispatcher, Opened, Plan, attempts_header
 from ccrouter.errors import BadRequest, GatewayError, UpstreamError
 from ccrouter.logs import Logger, Redactor
+from ccrouter.message_events import message_events
 from ccrouter.providers.base import Adapter, Usage
 from ccrouter.providers.registry import make_adapter
 from ccrouter.responses import Send, end_stream, send_bytes, send_error, send_json, start_stream, stream_chunk
@@ -151,7 +152,12 @@ class Gateway:
                 record.take_usage(reply.usage)
                 record.stop_reason = reply.stop_reason
                 record.status = 200
-                await send_bytes(send, 200, reply.body, route_headers)
+                if record.stream:  # the provider ignored `stream: true`; the client still gets a stream
+                    streaming_started = True
+                    await start_stream(send, route_headers)
+                    await end_stream(send, message_events(orjson.loads(reply.body)))
+                else:
+                    await send_bytes(send, 200, reply.body, route_headers)
             else:
                 streaming_started = True
                 await self._relay_stream(opened, route_headers, send, record, started, runtime)
