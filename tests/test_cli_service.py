@@ -383,6 +383,8 @@ def test_no_command_writes_to_the_users_config(ccr: CcrHome, upstream: ScriptedU
     for args in (["start"], ["status"], ["restart"], ["logs"], ["stop"], ["code", "-p", "hi"], ["status"]):
         assert ccr.run(*args, env=env).returncode in (0, 1), args
     with socket.socket() as holder:  # and a start that fails
+        # `ccr status` asked the service for its cool-downs, so the port may hold a TIME_WAIT connection.
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         holder.bind(("127.0.0.1", ccr.port))
         holder.listen()
         assert ccr.run("start").returncode == 1
