@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from ccrouter.config import Config, Target
-from ccrouter.cooldowns import Cooldowns
+from ccrouter.cooldowns import Cooldowns, Cooling
 from ccrouter.errors import BadRequest, GatewayError, UpstreamError
 from ccrouter.providers.base import Adapter, ForwardRequest, Reply, RequestContext, StreamTranslator
 from ccrouter.upstream import Upstream, UpstreamResponse
@@ -106,7 +106,7 @@ class Dispatcher:
                 if delay is None or self._clock() + delay >= deadline:
                     break
                 await asyncio.sleep(delay)
-            for target in self._order(plan):
+            for target in self._round(plan):
                 if last is not None and self._clock() >= deadline:
                     break
                 try:
@@ -118,22 +118,19 @@ class Dispatcher:
         assert last is not None
         raise self._final(last, plan)
 
-    def _order(self, plan: Plan) -> list[Target]:
-        """Healthy targets in the route's order; cooling ones are skipped (and noted) unless all are cooling."""
+    def _round(self, plan: Plan) -> Iterator[Target]:
+        """The route's targets in order, skipping (and noting) those cooling down, unless all of them are: better
+        to try a resting target than to refuse without trying."""
         now = self._clock()
-        healthy: list[Target] = []
-        cooling: list[tuple[float, Target]] = []
-        for target in plan.targets:
-            state = self.cooldowns.cooling(target.label, now)
+        states = [self.cooldowns.cooling(target.label, now) for target in plan.targets]
+        if all(state is not None for state in states):
+            yield from (t for _, t in sorted(zip(states, plan.targets, strict=True), key=_seconds_left))
+            return
+        for target, state in zip(plan.targets, states, strict=True):
             if state is None:
-                healthy.append(target)
+                yield target
             else:
-                cooling.append((state.seconds_left, target))
-        if not healthy:  # better to try a resting target than to refuse without trying
-            return [target for _, target in sorted(cooling, key=lambda pair: pair[0])]
-        for seconds_left, target in cooling:
-            plan.attempts.append(Attempt(target.label, 0, f"cooling down for {seconds_left:.0f} s more"))
-        return healthy
+                plan.attempts.append(Attempt(target.label, 0, f"cooling down for {state.seconds_left:.0f} s more"))
 
     async def _try(
         self,
@@ -190,8 +187,9 @@ class Dispatcher:
                     self.on_cooldown(target.label, seconds, reason)
             raise
         attempt.status = opened.response.status
-        attempt.ms = round((self._clock() - started) * 1000, 1)
-        self.cooldowns.succeeded(target.label)
+        now = self._clock()
+        attempt.ms = round((now - started) * 1000, 1)
+        self.cooldowns.succeeded(target.label, started, now, config.cooldown)
         return opened
 
     async def _open(
@@ -259,6 +257,10 @@ class Dispatcher:
             exc.error_type,
             exc.retry_after_s,
         )
+
+
+def _seconds_left(pair: tuple[Cooling | None, Target]) -> float:
+    return pair[0].seconds_left if pair[0] is not None else 0.0
 
 
 def _is_json(response: UpstreamResponse) -> bool:

@@ -32,8 +32,9 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class CooldownPolicy:
-    """A target that failed `failures` times within `window_ms` (or sent a 429 with Retry-After) is skipped for
-    `duration_ms` (or the Retry-After, up to `max_duration_ms`) by every route."""
+    """A target that failed `failures` times within `window_ms`, at least as often as it succeeded (or that sent a
+    429 with Retry-After), is skipped for `duration_ms` (or the Retry-After, up to `max_duration_ms`) by every
+    route."""
 
     failures: int = 3
     window_ms: int = 60_000
