@@ -1,6 +1,6 @@
 """Fault-injection load run: ccrouter under 500 concurrent streams while its upstreams fail.
 
-    .venv/bin/python bench/faults.py            # 1,000 warm-up + 10,000 measured requests, 500 concurrent
+    .venv/bin/python bench/faults.py            # 3,000 warm-up + 10,000 measured requests, 500 concurrent
     .venv/bin/python bench/faults.py --quick    # 200 + 1,000 requests, 100 concurrent (a smoke run)
 
 Two OpenAI-compatible mocks (fault_upstream.py, one process, CPU 1) stand behind the real ccrouter service
@@ -58,7 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smoke run: 200 + 1,000 requests at concurrency 100")
     p.add_argument("--requests", type=int, default=None, help="measured requests (default 10,000)")
-    p.add_argument("--warmup", type=int, default=None, help="warm-up requests before the RSS baseline (1,000)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="warm-up requests before the RSS baseline (3,000: enough for both providers' connection pools to fill)",
+    )
     p.add_argument("--concurrency", type=int, default=None, help="requests in flight (default 500)")
     p.add_argument("--primary-rate", type=float, default=0.05, help="share of primary requests that fail")
     p.add_argument("--backup-rate", type=float, default=0.01, help="share of backup requests that fail")
@@ -80,7 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (router log and config)")
     a = p.parse_args(argv)
     a.requests = a.requests or (1000 if a.quick else 10_000)
-    a.warmup = a.warmup if a.warmup is not None else (200 if a.quick else 1000)
+    a.warmup = a.warmup if a.warmup is not None else (200 if a.quick else 3000)
     a.concurrency = a.concurrency or (100 if a.quick else 500)
     a.idle_check = a.idle_check if a.idle_check is not None else (0.0 if a.quick else 70.0)
     return a
