@@ -544,3 +544,29 @@ def test_a_provider_that_ignores_stream_true_still_streams_to_the_client(
     assert streamed.content[2].input == {"p": "a"} and streamed.content[2].id == "call_9"
     assert streamed.stop_reason == "tool_use" and streamed.usage.output_tokens == 12
     assert streamed.usage.input_tokens == 30
+
+
+def test_a_cooldown_reason_never_shows_the_providers_key(
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+) -> None:
+    key = "sk-anthropic-key-echoed-123456"
+    upstream.queue(error_reply(429, {"error": {"message": f"key {key} is over quota"}}, headers={"Retry-After": "30"}))
+    backup_serves(backup, stream=False)
+    primary = {
+        "name": "primary",
+        "api_base_url": f"{upstream.url}/v1/messages",
+        "api_key": key,
+        "models": ["p-model"],
+        "transformer": {"use": ["Anthropic"]},
+    }
+    router = start_router(
+        {
+            "Providers": [primary, openai_provider(backup, "backup", ["b-model"])],
+            "Router": {"default": "primary,p-model"},
+            "fallback": {"default": ["backup,b-model"]},
+        }
+    )
+    assert ask(router, stream=False)[0] == "from the backup"
+    cooling = httpx.get(router.url + "/api/cooldowns").json()["cooling"]
+    assert "over quota" in cooling[0]["reason"] and key not in cooling[0]["reason"]
+    assert key not in (router.home / "logs" / "ccr-router.log").read_text()

@@ -93,8 +93,9 @@ class App:
         if denied is not None:
             await send_error(send, denied)
             return
+        redact = self.gateway.runtime.redact  # a reason quotes the provider, which may echo its key
         cooling = self.gateway.cooldowns.all_cooling(time.monotonic())
-        await send_json(send, 200, {"cooling": [state.as_dict() for state in cooling]})
+        await send_json(send, 200, {"cooling": [{**c.as_dict(), "reason": redact(c.reason)} for c in cooling]})
 
     def _authorize(self, headers: dict[str, str]) -> GatewayError | None:
         apikey = self.gateway.runtime.config.apikey
