@@ -20,47 +20,32 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ccrouter.providers.gemini_request import build_gemini_request
 from ccrouter.providers.gemini_response import response_to_message
 from ccrouter.providers.gemini_stream import GeminiStreamState, GeminiStreamTranslator
-from tests.openai_chat_cases import counter_ids, decode_events, joined_deltas, read_json, read_jsonl, sdk_message
+from tests.fixture_cases import (
+    cases_in,
+    counter_ids,
+    dump_json,
+    feed_all,
+    read_json,
+    read_options,
+    reads_of_events,
+    stream_files,
+    write_proposals,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
 MODEL = "gemini-2.5-pro"
 INPUT_TOKENS = 42  # the local estimate handed to the translators
 
-__all__ = [
-    "FIXTURES",
-    "INPUT_TOKENS",
-    "MODEL",
-    "cases",
-    "counter_ids",
-    "decode_events",
-    "joined_deltas",
-    "read_json",
-    "read_jsonl",
-    "run_stream",
-    "sdk_message",
-    "stream_bytes",
-    "stream_reads",
-    "translate_request",
-    "translate_response",
-]
-
 
 def cases(input_name: str) -> list[Path]:
-    return sorted(path.parent for path in FIXTURES.glob(f"*/{input_name}"))
-
-
-def options(case: Path) -> dict[str, Any]:
-    path = case / "options.json"
-    return read_json(path) if path.exists() else {}
+    return cases_in(FIXTURES, input_name)
 
 
 def translate_request(case: Path) -> dict[str, Any]:
-    return build_gemini_request(read_json(case / "anthropic_request.json"), options(case).get("model", MODEL))
+    return build_gemini_request(read_json(case / "anthropic_request.json"), read_options(case).get("model", MODEL))
 
 
 def translate_response(case: Path) -> dict[str, Any]:
@@ -78,67 +63,30 @@ def stream_bytes(case: Path) -> bytes:
 
 def stream_reads(case: Path) -> list[bytes]:
     """The provider's stream as separate reads, one SSE event each (as Gemini paces its chunks)."""
-    data = stream_bytes(case).replace(b"\r\n", b"\n")
-    events = data.split(b"\n\n")
-    return [event + b"\n\n" for event in events[:-1]] + ([events[-1]] if events[-1] else [])
+    return reads_of_events(stream_bytes(case))
 
 
 def run_stream(pieces: Iterable[bytes]) -> tuple[bytes, GeminiStreamTranslator]:
     """Feed the pieces to a fresh translator, then finish it; returns the Anthropic SSE bytes."""
     translator = GeminiStreamTranslator(GeminiStreamState(MODEL, INPUT_TOKENS, make_id=counter_ids()))
-    out = b"".join(translator.feed(piece) for piece in pieces) + translator.finish()
-    return out, translator
-
-
-def _dump(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
-
-
-def _dump_lines(values: list[Any]) -> bytes:
-    return b"".join(orjson.dumps(value) + b"\n" for value in values)
+    return feed_all(translator, pieces), translator
 
 
 def produced(case: Path) -> dict[str, bytes]:
     """Expected file name -> the bytes the code produces now, for every input the case has."""
     files: dict[str, bytes] = {}
     if (case / "anthropic_request.json").exists():
-        files["expected_gemini_request.json"] = _dump(translate_request(case))
+        files["expected_gemini_request.json"] = dump_json(translate_request(case))
     if (case / "gemini_response.json").exists():
-        files["expected_anthropic.json"] = _dump(translate_response(case))
+        files["expected_anthropic.json"] = dump_json(translate_response(case))
     if (case / "stream.sse").exists() or (case / "gemini_stream.jsonl").exists():
         out, translator = run_stream(stream_reads(case))
-        state = {"usage": translator.usage.as_dict(), "stop_reason": translator.stop_reason}
-        files["expected_events.jsonl"] = _dump_lines(decode_events(out))
-        files["expected_state.json"] = _dump(state)
-        files["expected_sdk_message.json"] = _dump(sdk_message(run_stream([stream_bytes(case)])[0]))
+        files.update(stream_files(out, translator, sdk_sse=run_stream([stream_bytes(case)])[0]))
     return files
 
 
-def _same(path: Path, content: bytes) -> bool:
-    if not path.exists():
-        return False
-    if path.suffix == ".jsonl":
-        return read_jsonl(path) == [orjson.loads(line) for line in content.splitlines()]
-    return bool(read_json(path) == orjson.loads(content))
-
-
-def main() -> int:
-    written = 0
-    for case in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):
-        for name, content in produced(case).items():
-            target = case / name
-            if _same(target, content):
-                continue
-            proposal = target.with_name(name + ".new")
-            proposal.write_bytes(content)
-            written += 1
-            print(f"{'changed' if target.exists() else 'missing'}: review {proposal.relative_to(FIXTURES)}")
-    print(f"{written} file(s) to review" if written else "all expected files match")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(write_proposals(FIXTURES, produced))
 
 
 # ----------------------------------------------------------------------------------------------------------

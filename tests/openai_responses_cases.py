@@ -28,7 +28,17 @@ from ccrouter.providers.openai_responses import ResponsesStreamTranslator
 from ccrouter.providers.openai_responses_request import build_responses_request
 from ccrouter.providers.openai_responses_response import response_to_message
 from ccrouter.providers.openai_responses_stream import ResponsesStreamState
-from tests.openai_chat_cases import counter_ids, decode_events, read_json, read_jsonl, sdk_message
+from tests.fixture_cases import (
+    cases_in,
+    counter_ids,
+    dump_json,
+    feed_all,
+    read_json,
+    read_options,
+    reads_of_events,
+    stream_files,
+    write_proposals,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai_responses"
 MODEL = "gpt-test"
@@ -40,16 +50,11 @@ REQUEST_TYPES: TypeAdapter[Any] = TypeAdapter(
 
 
 def cases(input_name: str) -> list[Path]:
-    return sorted(path.parent for path in FIXTURES.glob(f"*/{input_name}"))
-
-
-def options(case: Path) -> dict[str, Any]:
-    path = case / "options.json"
-    return read_json(path) if path.exists() else {}
+    return cases_in(FIXTURES, input_name)
 
 
 def translate_request(case: Path) -> dict[str, Any]:
-    opts = options(case)
+    opts = read_options(case)
     body = read_json(case / "anthropic_request.json")
     return build_responses_request(body, opts.get("model", MODEL), summary=opts.get("summary", "auto"))
 
@@ -64,8 +69,7 @@ def stream_bytes(case: Path) -> bytes:
 
 def stream_reads(case: Path) -> list[bytes]:
     """The provider's stream as separate reads, one SSE event each (as a provider pacing its tokens sends it)."""
-    events = stream_bytes(case).replace(b"\r\n", b"\n").split(b"\n\n")
-    return [event + b"\n\n" for event in events[:-1]] + ([events[-1]] if events[-1] else [])
+    return reads_of_events(stream_bytes(case))
 
 
 def stream_events(case: Path) -> list[dict[str, Any]]:
@@ -76,8 +80,7 @@ def stream_events(case: Path) -> list[dict[str, Any]]:
 def run_stream(pieces: Iterable[bytes]) -> tuple[bytes, ResponsesStreamTranslator]:
     """Feed the pieces to a fresh translator, then finish it; returns the Anthropic SSE bytes."""
     translator = ResponsesStreamTranslator(ResponsesStreamState(MODEL, INPUT_TOKENS, make_id=counter_ids()))
-    out = b"".join(translator.feed(piece) for piece in pieces) + translator.finish()
-    return out, translator
+    return feed_all(translator, pieces), translator
 
 
 def request_errors(request: dict[str, Any]) -> str:
@@ -91,7 +94,9 @@ def request_errors(request: dict[str, Any]) -> str:
     except ValidationError as exc:
         return str(exc)[:3000]
     if validated != request:
-        return "keys or values the SDK types do not know:\n" + _dump(request).decode() + _dump(validated).decode()
+        return (
+            "keys or values the SDK types do not know:\n" + dump_json(request).decode() + dump_json(validated).decode()
+        )
     return ""
 
 
@@ -103,52 +108,17 @@ def _materialise(value: Any) -> Any:
     return value
 
 
-def _dump(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
-
-
-def _dump_lines(values: list[Any]) -> bytes:
-    return b"".join(orjson.dumps(value) + b"\n" for value in values)
-
-
 def produced(case: Path) -> dict[str, bytes]:
     """Expected file name -> the bytes the code produces now, for every input the case has."""
     files: dict[str, bytes] = {}
     if (case / "anthropic_request.json").exists():
-        files["expected_responses_request.json"] = _dump(translate_request(case))
+        files["expected_responses_request.json"] = dump_json(translate_request(case))
     if (case / "responses_response.json").exists():
-        files["expected_anthropic.json"] = _dump(translate_response(case))
+        files["expected_anthropic.json"] = dump_json(translate_response(case))
     if (case / "responses_stream.sse").exists():
-        out, translator = run_stream(stream_reads(case))
-        state = {"usage": translator.usage.as_dict(), "stop_reason": translator.stop_reason}
-        files["expected_events.jsonl"] = _dump_lines(decode_events(out))
-        files["expected_state.json"] = _dump(state)
-        files["expected_sdk_message.json"] = _dump(sdk_message(out))
+        files.update(stream_files(*run_stream(stream_reads(case))))
     return files
 
 
-def _same(path: Path, content: bytes) -> bool:
-    if not path.exists():
-        return False
-    if path.suffix == ".jsonl":
-        return read_jsonl(path) == [orjson.loads(line) for line in content.splitlines()]
-    return bool(read_json(path) == orjson.loads(content))
-
-
-def main() -> int:
-    written = 0
-    for case in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):
-        for name, content in produced(case).items():
-            target = case / name
-            if _same(target, content):
-                continue
-            proposal = target.with_name(name + ".new")
-            proposal.write_bytes(content)
-            written += 1
-            print(f"{'changed' if target.exists() else 'missing'}: review {proposal.relative_to(FIXTURES)}")
-    print(f"{written} file(s) to review" if written else "all expected files match")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(write_proposals(FIXTURES, produced))

@@ -18,7 +18,7 @@ from ccrouter.providers.gemini_response import GEMINI_SIGNATURE_PREFIX, GEMINI_U
 from ccrouter.providers.gemini_vertex import VertexGeminiAdapter, vertex_models_url
 from ccrouter.providers.registry import make_adapter
 from ccrouter.providers.vertex_auth import ACCESS_TOKEN_ENV, CREDENTIALS_ENV, BrokenCredentials, StaticToken
-from tests.gemini_cases import counter_ids, decode_events
+from tests.fixture_cases import counter_ids, decode_events
 from tests.harness.gemini_fakes import new_rsa_key, write_service_account
 
 KEY = "AIzaSy-secret-key-123456"

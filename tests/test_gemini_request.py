@@ -11,7 +11,8 @@ import pytest
 
 from ccrouter.providers.gemini_contents import SKIP_SIGNATURE, is_gemini_3_or_later
 from ccrouter.providers.gemini_request import MAX_OUTPUT_TOKENS, build_gemini_request, thinking_config
-from tests.gemini_cases import cases, read_json, request_problems, translate_request
+from tests.fixture_cases import read_json
+from tests.gemini_cases import cases, request_problems, translate_request
 
 REQUEST_CASES = cases("anthropic_request.json")
 CLAUDE_CODE = Path(__file__).parent / "fixtures" / "claude_code"

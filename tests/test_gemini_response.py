@@ -11,7 +11,8 @@ import pytest
 from ccrouter.providers.base import Usage
 from ccrouter.providers.gemini_request import build_gemini_request
 from ccrouter.providers.gemini_response import read_usage, response_to_message, stop_reason
-from tests.gemini_cases import MODEL, cases, counter_ids, read_json, read_jsonl, translate_response
+from tests.fixture_cases import counter_ids, read_json, read_jsonl
+from tests.gemini_cases import MODEL, cases, translate_response
 
 RESPONSE_CASES = cases("gemini_response.json")
 STREAM_CASES = cases("gemini_stream.jsonl")

@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from anthropic.lib.streaming._messages import accumulate_event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccrouter.providers.gemini_stream import GeminiStreamState, GeminiStreamTranslator
-from tests.gemini_cases import (
-    INPUT_TOKENS,
-    MODEL,
-    cases,
+from tests.fixture_cases import (
+    accumulate,
+    blocks_in_order,
     counter_ids,
     decode_events,
     joined_deltas,
+    random_pieces,
     read_json,
     read_jsonl,
-    run_stream,
+    same_stream,
     sdk_message,
-    stream_bytes,
-    stream_reads,
+    single_bytes,
+    translator_state,
 )
+from tests.gemini_cases import INPUT_TOKENS, MODEL, cases, run_stream, stream_bytes, stream_reads
 
 STREAM_CASES = sorted({*cases("gemini_stream.jsonl"), *cases("stream.sse")})
 
@@ -39,8 +38,7 @@ def test_there_are_stream_cases() -> None:
 def test_stream_fixture(case: Path) -> None:
     out, translator = run_stream(stream_reads(case))
     assert decode_events(out) == read_jsonl(case / "expected_events.jsonl")
-    state = {"usage": translator.usage.as_dict(), "stop_reason": translator.stop_reason}
-    assert state == read_json(case / "expected_state.json")
+    assert translator_state(translator) == read_json(case / "expected_state.json")
 
 
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
@@ -57,14 +55,10 @@ def test_stream_in_one_read_joins_deltas_and_keeps_the_content(case: Path) -> No
     assert whole == joined_deltas(expected)
 
 
-def same_stream(out: bytes, case: Path) -> bool:
-    return joined_deltas(decode_events(out)) == joined_deltas(read_jsonl(case / "expected_events.jsonl"))
-
-
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
 def test_stream_split_into_single_bytes(case: Path) -> None:
     data = stream_bytes(case)
-    assert same_stream(run_stream([data[i : i + 1] for i in range(len(data))])[0], case)
+    assert same_stream(run_stream(single_bytes(data))[0], case)
 
 
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
@@ -80,11 +74,7 @@ def test_stream_split_at_every_boundary_and_line_endings(case: Path) -> None:
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), case=st.sampled_from(STREAM_CASES))
 def test_stream_split_at_random_boundaries(seed: int, case: Path) -> None:
-    data = stream_bytes(case)
-    rng = random.Random(seed)
-    cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(1, 40))))
-    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-    assert same_stream(run_stream(pieces)[0], case)
+    assert same_stream(run_stream(random_pieces(stream_bytes(case), seed))[0], case)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -167,24 +157,9 @@ def test_any_parts_make_a_valid_anthropic_stream(chunks: list[list[dict[str, Any
     pieces = [b"".join(data[i : i + size]) for i in range(0, len(data), size)]
     events = decode_events(run_stream(pieces)[0])
     assert events[0]["event"] == "message_start" and events[-1]["event"] == "message_stop"
-    open_index: int | None = None
-    expected_next = 0
-    for event in events:
-        name, data_ = event["event"], event["data"]
-        if name == "content_block_start":
-            assert open_index is None and data_["index"] == expected_next
-            open_index, expected_next = data_["index"], expected_next + 1
-        elif name == "content_block_delta":
-            assert data_["index"] == open_index
-        elif name == "content_block_stop":
-            assert data_["index"] == open_index
-            open_index = None
-    assert open_index is None
-    snapshot = None
-    json_bufs: dict[int, bytes] = {}
-    for event in events:
-        snapshot = accumulate_event(event=event["data"], current_snapshot=snapshot, json_bufs=json_bufs)
-    assert snapshot is not None
+    pairs = [(event["event"], event["data"]) for event in events]
+    assert blocks_in_order(pairs)
+    snapshot = accumulate(pairs)
     parts = [part for chunk in chunks for part in chunk]
     calls = [p["functionCall"] for p in parts if "functionCall" in p]
     assert [(b.name, b.input) for b in snapshot.content if b.type == "tool_use"] == [

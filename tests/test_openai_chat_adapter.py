@@ -9,7 +9,7 @@ from ccrouter.config import Provider, Target
 from ccrouter.errors import UpstreamError
 from ccrouter.providers.base import Adapter, RequestContext, StreamTranslator, Usage
 from ccrouter.providers.openai_chat import OpenAIChatAdapter, chat_completions_url
-from tests.openai_chat_cases import counter_ids, decode_events
+from tests.fixture_cases import counter_ids, decode_events
 
 
 def _provider(url: str = "https://api.deepseek.com/chat/completions", key: str | None = "sk-secret-123456") -> Provider:

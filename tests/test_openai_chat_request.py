@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from ccrouter.providers.openai_chat_request import build_chat_request, reasoning_effort
-from tests.openai_chat_cases import cases, read_json, translate_request
+from tests.fixture_cases import read_json
+from tests.openai_chat_cases import cases, translate_request
 
 REQUEST_CASES = cases("anthropic_request.json")
 CLAUDE_CODE = Path(__file__).parent / "fixtures" / "claude_code"

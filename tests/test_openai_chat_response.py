@@ -11,7 +11,8 @@ import pytest
 
 from ccrouter.providers.base import Usage
 from ccrouter.providers.openai_chat_response import parse_arguments, read_usage, stop_reason, tool_id
-from tests.openai_chat_cases import cases, read_json, translate_response
+from tests.fixture_cases import read_json
+from tests.openai_chat_cases import cases, translate_response
 
 RESPONSE_CASES = cases("openai_response.json")
 # Cases whose input is a well-formed OpenAI completion (the others carry quirks of other servers on purpose).

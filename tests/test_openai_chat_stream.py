@@ -8,26 +8,26 @@ from typing import Any
 
 import orjson
 import pytest
-from anthropic.lib.streaming._messages import accumulate_event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ccrouter.providers.openai_chat import ChatStreamTranslator
 from ccrouter.providers.openai_chat_stream import ChatStreamState
-from tests.openai_chat_cases import (
-    INPUT_TOKENS,
-    MODEL,
-    cases,
+from tests.fixture_cases import (
+    accumulate,
+    blocks_in_order,
     counter_ids,
     decode_events,
     joined_deltas,
+    random_pieces,
     read_json,
     read_jsonl,
-    run_stream,
+    same_stream,
     sdk_message,
-    stream_bytes,
-    stream_reads,
+    single_bytes,
+    translator_state,
 )
+from tests.openai_chat_cases import INPUT_TOKENS, MODEL, cases, run_stream, stream_bytes, stream_reads
 
 STREAM_CASES = sorted({*cases("openai_stream.jsonl"), *cases("stream.sse")})
 
@@ -40,8 +40,7 @@ def test_there_are_stream_cases() -> None:
 def test_stream_fixture(case: Path) -> None:
     out, translator = run_stream(stream_reads(case))
     assert decode_events(out) == read_jsonl(case / "expected_events.jsonl")
-    state = {"usage": translator.usage.as_dict(), "stop_reason": translator.stop_reason}
-    assert state == read_json(case / "expected_state.json")
+    assert translator_state(translator) == read_json(case / "expected_state.json")
 
 
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
@@ -60,14 +59,10 @@ def test_stream_in_one_read_joins_deltas_and_keeps_the_content(case: Path) -> No
     assert len(deltas) <= len([e for e in expected if e["event"] == "content_block_delta"])
 
 
-def same_stream(out: bytes, case: Path) -> bool:
-    return joined_deltas(decode_events(out)) == joined_deltas(read_jsonl(case / "expected_events.jsonl"))
-
-
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
 def test_stream_split_into_single_bytes(case: Path) -> None:
     data = stream_bytes(case)
-    assert same_stream(run_stream([data[i : i + 1] for i in range(len(data))])[0], case)
+    assert same_stream(run_stream(single_bytes(data))[0], case)
 
 
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
@@ -81,11 +76,7 @@ def test_stream_split_at_every_boundary_and_crlf(case: Path) -> None:
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), case=st.sampled_from(STREAM_CASES))
 def test_stream_split_at_random_boundaries(seed: int, case: Path) -> None:
-    data = stream_bytes(case)
-    rng = random.Random(seed)
-    cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(1, 40))))
-    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-    assert same_stream(run_stream(pieces)[0], case)
+    assert same_stream(run_stream(random_pieces(stream_bytes(case), seed))[0], case)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -203,24 +194,8 @@ def test_interleaved_tool_calls_property(calls: list[dict[str, Any]], text: str,
     state = ChatStreamState(MODEL, INPUT_TOKENS, make_id=counter_ids())
     events = [event for chunk in chunks for event in state.feed(chunk)] + state.finish()
 
-    open_index: int | None = None
-    expected_next = 0
-    for name, data in events:  # blocks never interleave and indices are contiguous
-        if name == "content_block_start":
-            assert open_index is None and data["index"] == expected_next
-            open_index, expected_next = data["index"], expected_next + 1
-        elif name == "content_block_delta":
-            assert data["index"] == open_index
-        elif name == "content_block_stop":
-            assert data["index"] == open_index
-            open_index = None
-    assert open_index is None
-
-    snapshot = None
-    json_bufs: dict[int, bytes] = {}
-    for _, data in events:
-        snapshot = accumulate_event(event=data, current_snapshot=snapshot, json_bufs=json_bufs)  # type: ignore[arg-type]
-    assert snapshot is not None
+    assert blocks_in_order(events)  # blocks never interleave and indices are contiguous
+    snapshot = accumulate(events)
     tool_blocks = [block for block in snapshot.content if block.type == "tool_use"]
     assert [(b.id, b.name, b.input) for b in tool_blocks] == [
         (f"call_{i}", f"f{i}", args) for i, args in enumerate(calls)

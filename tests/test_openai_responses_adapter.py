@@ -12,8 +12,8 @@ from ccrouter.errors import UpstreamError
 from ccrouter.providers.base import Adapter, RequestContext, StreamTranslator, Usage
 from ccrouter.providers.openai_responses import SUMMARY_HINT, ResponsesAdapter, responses_url
 from ccrouter.providers.registry import make_adapter
+from tests.fixture_cases import counter_ids, decode_events
 from tests.harness.responses_fakes import ResponsesStream, message_item, response_object, usage
-from tests.openai_chat_cases import counter_ids, decode_events
 
 KEY = "sk-secret-123456"
 

@@ -16,7 +16,7 @@ from ccrouter.providers.openai_responses_response import (
     reasoning_signature,
     response_to_message,
 )
-from tests.openai_chat_cases import counter_ids, read_json
+from tests.fixture_cases import counter_ids, read_json
 from tests.openai_responses_cases import MODEL, cases, request_errors, translate_request
 
 REQUEST_CASES = cases("anthropic_request.json")

@@ -11,7 +11,7 @@ import pytest
 
 from ccrouter.providers.base import Usage
 from ccrouter.providers.openai_responses_response import error_text, error_type, read_usage, stop_reason
-from tests.openai_chat_cases import read_json
+from tests.fixture_cases import read_json
 from tests.openai_responses_cases import cases, translate_response
 
 RESPONSE_CASES = cases("responses_response.json")

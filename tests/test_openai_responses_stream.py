@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 import pytest
-from anthropic.lib.streaming._messages import accumulate_event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai.types.responses import ResponseStreamEvent
@@ -16,8 +15,21 @@ from pydantic import TypeAdapter
 
 from ccrouter.providers.openai_responses_response import response_to_message
 from ccrouter.providers.openai_responses_stream import ResponsesStreamState
+from tests.fixture_cases import (
+    accumulate,
+    blocks_in_order,
+    counter_ids,
+    decode_events,
+    joined_deltas,
+    random_pieces,
+    read_json,
+    read_jsonl,
+    same_stream,
+    sdk_message,
+    single_bytes,
+    translator_state,
+)
 from tests.harness.responses_fakes import ResponsesStream, function_call_item, sse_event, usage
-from tests.openai_chat_cases import counter_ids, decode_events, joined_deltas, read_json, read_jsonl, sdk_message
 from tests.openai_responses_cases import (
     INPUT_TOKENS,
     MODEL,
@@ -42,8 +54,7 @@ def test_there_are_stream_cases() -> None:
 def test_stream_fixture(case: Path) -> None:
     out, translator = run_stream(stream_reads(case))
     assert decode_events(out) == read_jsonl(case / "expected_events.jsonl")
-    state = {"usage": translator.usage.as_dict(), "stop_reason": translator.stop_reason}
-    assert state == read_json(case / "expected_state.json")
+    assert translator_state(translator) == read_json(case / "expected_state.json")
 
 
 @pytest.mark.parametrize("case", [c for c in STREAM_CASES if c.name not in NOT_STANDARD], ids=lambda p: p.name)
@@ -98,14 +109,10 @@ def test_stream_in_one_read_joins_deltas_and_keeps_the_content(case: Path) -> No
     assert whole == joined_deltas(expected)
 
 
-def same_stream(out: bytes, case: Path) -> bool:
-    return joined_deltas(decode_events(out)) == joined_deltas(read_jsonl(case / "expected_events.jsonl"))
-
-
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
 def test_stream_split_into_single_bytes(case: Path) -> None:
     data = stream_bytes(case)
-    assert same_stream(run_stream([data[i : i + 1] for i in range(len(data))])[0], case)
+    assert same_stream(run_stream(single_bytes(data))[0], case)
 
 
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
@@ -119,11 +126,7 @@ def test_stream_split_at_every_boundary_and_crlf(case: Path) -> None:
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), case=st.sampled_from(STREAM_CASES))
 def test_stream_split_at_random_boundaries(seed: int, case: Path) -> None:
-    data = stream_bytes(case)
-    rng = random.Random(seed)
-    cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(1, 40))))
-    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-    assert same_stream(run_stream(pieces)[0], case)
+    assert same_stream(run_stream(random_pieces(stream_bytes(case), seed))[0], case)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -161,7 +164,7 @@ def test_deltas_without_announced_items_still_arrive() -> None:
     events += state.feed({"type": "response.function_call_arguments.delta", "output_index": 1, "delta": '{"a":'})
     events += state.feed({"type": "response.function_call_arguments.delta", "output_index": 1, "delta": "1}"})
     events += state.feed({"type": "response.completed", "response": {"status": "completed"}})
-    snapshot = _accumulate(events)
+    snapshot = accumulate(events)
     assert [block.type for block in snapshot.content] == ["text", "tool_use"]
     assert snapshot.content[0].text == "Hello"
     assert snapshot.content[1].input == {"a": 1} and snapshot.content[1].id == "toolu_gen0002"
@@ -194,15 +197,6 @@ def test_a_later_item_waits_for_the_open_block() -> None:
         ("content_block_start", 1),
         ("content_block_delta", 1),
     ]
-
-
-def _accumulate(events: list[tuple[str, dict[str, Any]]]) -> Any:
-    snapshot = None
-    json_bufs: dict[int, bytes] = {}
-    for _, data in events:
-        snapshot = accumulate_event(event=data, current_snapshot=snapshot, json_bufs=json_bufs)  # type: ignore[arg-type]
-    assert snapshot is not None
-    return snapshot
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -254,19 +248,8 @@ def test_interleaved_calls_property(calls: list[dict[str, Any]], text: str, seed
 
     state = ResponsesStreamState(MODEL, INPUT_TOKENS, make_id=counter_ids())
     events = [event for raw in stream.events for event in state.feed(raw)]
-    open_index: int | None = None
-    expected_next = 0
-    for name, data in events:  # blocks never interleave and indices are contiguous
-        if name == "content_block_start":
-            assert open_index is None and data["index"] == expected_next
-            open_index, expected_next = data["index"], expected_next + 1
-        elif name == "content_block_delta":
-            assert data["index"] == open_index
-        elif name == "content_block_stop":
-            assert data["index"] == open_index
-            open_index = None
-    assert open_index is None
-    snapshot = _accumulate(events)
+    assert blocks_in_order(events)  # blocks never interleave and indices are contiguous
+    snapshot = accumulate(events)
     tool_blocks = [block for block in snapshot.content if block.type == "tool_use"]
     assert [(b.id, b.name, b.input) for b in tool_blocks] == [(f"call_{i}", f"f{i}", a) for i, a in enumerate(calls)]
     assert "".join(b.text for b in snapshot.content if b.type == "text") == text

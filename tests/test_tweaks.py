@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import random
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,16 @@ from ccrouter.providers.tweaks.params import without_cache_control
 from ccrouter.providers.tweaks.think_tags import THINK_TAGS, TagSplitter, ask_for_reasoning
 from ccrouter.providers.tweaks.tool_arguments import RepairArguments, repair_arguments
 from ccrouter.providers.tweaks.tooluse import EXIT_TOOL, REMINDER, ExitToolFilter, force_tool_use
-from tests.openai_chat_cases import (
-    INPUT_TOKENS,
+from tests.fixture_cases import (
     decode_events,
-    joined_deltas,
+    random_pieces,
     read_json,
     read_jsonl,
+    same_stream,
     sdk_message,
-    stream_reads,
+    single_bytes,
 )
+from tests.openai_chat_cases import INPUT_TOKENS, stream_reads
 from tests.openai_chat_cases import stream_bytes as chat_stream_bytes
 from tests.tweak_cases import (
     FIXTURES,
@@ -111,20 +111,15 @@ def _stream_data(case: Path) -> bytes:
 
 @pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
 def test_stream_split_into_single_bytes(case: Path) -> None:
-    data = _stream_data(case)
-    out, _ = run_stream(case, [data[i : i + 1] for i in range(len(data))])
-    assert joined_deltas(decode_events(out)) == joined_deltas(read_jsonl(case / "expected_events.jsonl"))
+    out, _ = run_stream(case, single_bytes(_stream_data(case)))
+    assert same_stream(out, case)
 
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), case=st.sampled_from(STREAM_CASES))
 def test_stream_split_at_random_boundaries(seed: int, case: Path) -> None:
-    data = _stream_data(case)
-    rng = random.Random(seed)
-    cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(1, 30))))
-    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
-    out, _ = run_stream(case, pieces)
-    assert joined_deltas(decode_events(out)) == joined_deltas(read_jsonl(case / "expected_events.jsonl"))
+    out, _ = run_stream(case, random_pieces(_stream_data(case), seed, most_cuts=30))
+    assert same_stream(out, case)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ Each folder under tests/fixtures/tweaks/ is one case:
 - `openai_stream.jsonl` (one chunk per line, each its own read) -> `expected_events.jsonl` and
   `expected_sdk_message.json` (what the official anthropic SDK makes of the events)
 
-Run `python tests/tweak_cases.py` to see what the code produces now: like tests/openai_chat_cases.py, it writes
+Run `python -m tests.tweak_cases` to see what the code produces now: like tests/openai_chat_cases.py, it writes
 `<expected>.new` beside every expected file that is missing or differs, for review; it never changes one itself.
 """
 
@@ -25,22 +25,25 @@ import orjson
 from ccrouter.config import Provider, Target, parse_config
 from ccrouter.providers.base import RequestContext, StreamTranslator
 from ccrouter.providers.openai_chat import OpenAIChatAdapter
-from tests.openai_chat_cases import (
-    INPUT_TOKENS,
+from tests.fixture_cases import (
+    cases_in,
     counter_ids,
     decode_events,
+    dump_json,
+    dump_jsonl,
+    feed_all,
     read_json,
-    read_jsonl,
     sdk_message,
-    stream_reads,
+    write_proposals,
 )
+from tests.openai_chat_cases import INPUT_TOKENS, stream_reads
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tweaks"
 MODEL = "test-model"
 
 
 def cases(input_name: str) -> list[Path]:
-    return sorted(path.parent for path in FIXTURES.glob(f"*/{input_name}"))
+    return cases_in(FIXTURES, input_name)
 
 
 def provider_for(transformer: dict[str, Any], model: str = MODEL) -> Provider:
@@ -93,8 +96,7 @@ def translate_response(case: Path) -> dict[str, Any]:
 def run_stream(case: Path, pieces: Iterable[bytes]) -> tuple[bytes, StreamTranslator]:
     adapter, target = setup(case)
     translator = adapter.stream_translator(context(target, True))
-    out = b"".join(translator.feed(piece) for piece in pieces) + translator.finish()
-    return out, translator
+    return feed_all(translator, pieces), translator
 
 
 def translate_stream(case: Path) -> list[dict[str, Any]]:
@@ -104,42 +106,15 @@ def translate_stream(case: Path) -> list[dict[str, Any]]:
 def produced(case: Path) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     if (case / "anthropic_request.json").exists():
-        files["expected_openai_request.json"] = _dump(translate_request(case))
+        files["expected_openai_request.json"] = dump_json(translate_request(case))
     if (case / "openai_response.json").exists():
-        files["expected_anthropic.json"] = _dump(translate_response(case))
+        files["expected_anthropic.json"] = dump_json(translate_response(case))
     if (case / "openai_stream.jsonl").exists():
         out, _ = run_stream(case, stream_reads(case))
-        files["expected_events.jsonl"] = b"".join(orjson.dumps(e) + b"\n" for e in decode_events(out))
-        files["expected_sdk_message.json"] = _dump(sdk_message(out))
+        files["expected_events.jsonl"] = dump_jsonl(decode_events(out))
+        files["expected_sdk_message.json"] = dump_json(sdk_message(out))
     return files
 
 
-def _dump(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
-
-
-def _same(path: Path, content: bytes) -> bool:
-    if not path.exists():
-        return False
-    if path.suffix == ".jsonl":
-        return read_jsonl(path) == [orjson.loads(line) for line in content.splitlines()]
-    return bool(read_json(path) == orjson.loads(content))
-
-
-def main() -> int:
-    written = 0
-    for case in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):
-        for name, content in produced(case).items():
-            target = case / name
-            if _same(target, content):
-                continue
-            proposal = target.with_name(name + ".new")
-            proposal.write_bytes(content)
-            written += 1
-            print(f"{'changed' if target.exists() else 'missing'}: review {proposal.relative_to(FIXTURES)}")
-    print(f"{written} file(s) to review" if written else "all expected files match")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(write_proposals(FIXTURES, produced))

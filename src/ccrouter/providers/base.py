@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+from uuid import uuid4
 
 import orjson
 
 from ccrouter.config import Target
+from ccrouter.errors import UpstreamError
 
 if TYPE_CHECKING:
     from ccrouter.upstream import Upstream
@@ -106,6 +108,37 @@ class Adapter(Protocol):
     def error_message(self, status: int, payload: bytes) -> str:
         """The provider's own error text from an error response body, for the client's error message."""
         ...
+
+
+def new_id() -> str:
+    """A random id suffix, as Anthropic ids look (`msg_...`, `toolu_...`)."""
+    return uuid4().hex[:24]
+
+
+def redact_key(text: str, key: str | None) -> str:
+    """`text` with the provider's API key replaced (a provider may quote it back in an error)."""
+    return text.replace(key, "[redacted]") if key and len(key) >= 8 and key in text else text
+
+
+def reply_json(payload: bytes) -> Any:
+    """A non-streaming reply's JSON value (None when it is not JSON); `json_object` then insists on an object."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def json_object(data: Any) -> dict[str, Any]:
+    """A reply's JSON value, which must be an object: anything else is a 502 worth a retry."""
+    if not isinstance(data, dict):
+        raise UpstreamError(502, "The provider's reply is not a JSON object. Try again.", "api_error")
+    return data
+
+
+def error_status(error: Any) -> int:
+    """The HTTP status for an `error` a provider sent with status 200: its `code` when that is an error status."""
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, int) and 400 <= code <= 599 else 502
 
 
 def provider_error_text(payload: bytes) -> str:

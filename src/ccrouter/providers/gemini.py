@@ -16,13 +16,24 @@ import orjson
 
 from ccrouter.config import Provider
 from ccrouter.errors import UpstreamError
-from ccrouter.providers.base import Credentials, ForwardRequest, Reply, RequestContext, Usage, provider_error_text
+from ccrouter.providers.base import (
+    Credentials,
+    ForwardRequest,
+    Reply,
+    RequestContext,
+    Usage,
+    error_status,
+    json_object,
+    new_id,
+    provider_error_text,
+    redact_key,
+    reply_json,
+)
 from ccrouter.providers.gemini_request import build_gemini_request
 from ccrouter.providers.gemini_response import (
     FAILED_FINISH,
     failed_finish_message,
     first_candidate,
-    new_id,
     response_to_message,
 )
 from ccrouter.providers.gemini_stream import GeminiStreamState, GeminiStreamTranslator
@@ -104,19 +115,12 @@ class GeminiAdapter:
         return headers
 
     def parse_reply(self, payload: bytes, ctx: RequestContext) -> Reply:
-        try:
-            data = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            data = None
+        data = reply_json(payload)
         if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
             data = _merge_chunks(data)  # a proxy answered with the streamed array
-        if not isinstance(data, dict):
-            raise UpstreamError(502, "The provider's reply is not a JSON object. Try again.", "api_error")
+        data = json_object(data)
         if data.get("error") is not None and not data.get("candidates"):
-            error = data["error"]
-            code = error.get("code") if isinstance(error, dict) else None
-            status = code if isinstance(code, int) and 400 <= code <= 599 else 502
-            raise UpstreamError(status, self._redact(gemini_error_text(payload)))
+            raise UpstreamError(error_status(data["error"]), redact_key(gemini_error_text(payload), self._api_key))
         candidate = first_candidate(data)
         if candidate is not None and candidate.get("finishReason") in FAILED_FINISH:
             raise UpstreamError(502, failed_finish_message(candidate), "api_error")
@@ -127,11 +131,7 @@ class GeminiAdapter:
         return GeminiStreamTranslator(GeminiStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id))
 
     def error_message(self, status: int, payload: bytes) -> str:
-        return self._redact(gemini_error_text(payload))
-
-    def _redact(self, text: str) -> str:
-        key = self._api_key
-        return text.replace(key, "[redacted]") if key and len(key) >= 8 and key in text else text
+        return redact_key(gemini_error_text(payload), self._api_key)
 
 
 def _merge_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from uuid import uuid4
 
 import orjson
 
-from ccrouter.providers.base import Usage
-
-Event = tuple[str, dict[str, Any]]
+from ccrouter.providers.base import Usage, new_id
+from ccrouter.providers.stream_events import Event, block_delta, block_start, block_stop, empty_block_start
 
 GEMINI_SIGNATURE_PREFIX = "ccrouter-gemini:"
 GEMINI_UNSIGNED = "ccrouter-gemini"  # the signature of a thought Gemini did not sign
@@ -40,10 +38,6 @@ STOP_REASONS = {
 }
 # Finish reasons that mean the model failed to answer properly: a retry usually works, so they become errors.
 FAILED_FINISH = frozenset({"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS"})
-
-
-def new_id() -> str:
-    return uuid4().hex[:24]
 
 
 def stop_reason(finish: Any, has_calls: bool) -> str:
@@ -148,7 +142,7 @@ class BlockWriter:
         if self._pending:
             kind = "text_delta" if self._open == "text" else "thinking_delta"
             field = "text" if self._open == "text" else "thinking"
-            out.append(_delta(self.index, {"type": kind, field: "".join(self._pending)}))
+            out.append(block_delta(self.index, {"type": kind, field: "".join(self._pending)}))
             self._pending = []
 
     def close(self, out: list[Event]) -> None:
@@ -160,8 +154,8 @@ class BlockWriter:
             return
         self.flush(out)
         if self._open == "thinking":
-            out.append(_delta(self.index, {"type": "signature_delta", "signature": signature}))
-        out.append(("content_block_stop", {"type": "content_block_stop", "index": self.index}))
+            out.append(block_delta(self.index, {"type": "signature_delta", "signature": signature}))
+        out.append(block_stop(self.index))
         self._open = None
 
     def _piece(self, kind: str, text: str, out: list[Event]) -> None:
@@ -169,15 +163,17 @@ class BlockWriter:
             self.close(out)
             self.index += 1
             self._open = kind
-            out.append(_start(self.index, dict(_TEXT_BLOCK if kind == "text" else _THINKING_BLOCK)))
+            out.append(empty_block_start(self.index, kind))
         self._pending.append(text)
 
     def _carrier(self, signature: str, out: list[Event]) -> None:
         """An empty thinking block that carries the signature of the part after it."""
         self.index += 1
-        out.append(_start(self.index, dict(_THINKING_BLOCK)))
-        out.append(_delta(self.index, {"type": "signature_delta", "signature": GEMINI_SIGNATURE_PREFIX + signature}))
-        out.append(("content_block_stop", {"type": "content_block_stop", "index": self.index}))
+        out.append(empty_block_start(self.index, "thinking"))
+        out.append(
+            block_delta(self.index, {"type": "signature_delta", "signature": GEMINI_SIGNATURE_PREFIX + signature})
+        )
+        out.append(block_stop(self.index))
 
     def _tool_use(self, call: dict[str, Any], out: list[Event]) -> None:
         self.has_calls = True
@@ -185,11 +181,11 @@ class BlockWriter:
         name = call.get("name")
         args = call.get("args")
         block = {"type": "tool_use", "id": "toolu_" + self._make_id(), "name": name if isinstance(name, str) else ""}
-        out.append(_start(self.index, {**block, "input": {}}))
+        out.append(block_start(self.index, {**block, "input": {}}))
         if isinstance(args, dict) and args:
             partial = orjson.dumps(args).decode()
-            out.append(_delta(self.index, {"type": "input_json_delta", "partial_json": partial}))
-        out.append(("content_block_stop", {"type": "content_block_stop", "index": self.index}))
+            out.append(block_delta(self.index, {"type": "input_json_delta", "partial_json": partial}))
+        out.append(block_stop(self.index))
 
 
 def response_to_message(
@@ -242,18 +238,6 @@ def blocks_of(events: list[Event]) -> list[dict[str, Any]]:
     for index, parts in json_parts.items():
         blocks[index]["input"] = orjson.loads("".join(parts))
     return blocks
-
-
-_TEXT_BLOCK = {"type": "text", "text": ""}
-_THINKING_BLOCK = {"type": "thinking", "thinking": "", "signature": ""}
-
-
-def _start(index: int, block: dict[str, Any]) -> Event:
-    return "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
-
-
-def _delta(index: int, delta: dict[str, Any]) -> Event:
-    return "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
 
 
 def _is_int(value: Any) -> bool:

@@ -14,25 +14,21 @@ from typing import Any
 import orjson
 
 from ccrouter.errors import error_body
-from ccrouter.providers.base import Usage, provider_error_text
+from ccrouter.providers.base import Usage, new_id, provider_error_text
 from ccrouter.providers.gemini_response import (
     FAILED_FINISH,
     BlockWriter,
-    Event,
     blocked_prompt,
     candidate_parts,
     failed_finish_message,
     first_candidate,
     message_id,
-    new_id,
     read_usage,
     stop_reason,
 )
-from ccrouter.sse import SSEDecoder, SSEEvent, encode_event
-
-CUT_SHORT = "The provider's stream ended before the reply was complete. Try again."
-NOT_JSON = "The provider sent a stream event that is not valid JSON. Try again."
-_RAW_LIMIT = 4 * 1024 * 1024  # a body that is not SSE (a JSON array or error) is kept up to this size
+from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator, encode_events
+from ccrouter.providers.stream_events import CUT_SHORT, Event, message_end, message_start
+from ccrouter.sse import SSEEvent
 
 
 class GeminiStreamState:
@@ -93,14 +89,7 @@ class GeminiStreamState:
         self._writer.close(out)
         if self._finish != "blocked":
             self.stop_reason = stop_reason(self._finish, self._writer.has_calls)
-        usage: dict[str, int] = {"output_tokens": self.usage.output_tokens}
-        if self._usage_seen:
-            usage["input_tokens"] = self.usage.input_tokens
-            usage["cache_read_input_tokens"] = self.usage.cache_read_input_tokens
-        delta = {"stop_reason": self.stop_reason, "stop_sequence": None}
-        out.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
-        out.append(("message_stop", {"type": "message_stop"}))
-        return out
+        return out + message_end(self.stop_reason, self.usage, self._usage_seen)
 
     @property
     def complete(self) -> bool:
@@ -117,22 +106,7 @@ class GeminiStreamState:
 
     def _start(self, response_id: Any, out: list[Event]) -> None:
         self._started = True
-        message: dict[str, Any] = {
-            "id": message_id(response_id, self._make_id),
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": self.usage.input_tokens,
-                "output_tokens": 0,
-                "cache_read_input_tokens": self.usage.cache_read_input_tokens,
-                "cache_creation_input_tokens": 0,
-            },
-        }
-        out.append(("message_start", {"type": "message_start", "message": message}))
+        out.append(message_start(message_id(response_id, self._make_id), self.model, self.usage))
 
 
 def stream_error(error: Any) -> tuple[str, str]:
@@ -152,45 +126,21 @@ def stream_error(error: Any) -> tuple[str, str]:
     return kind, f"The provider sent an error in its stream: {text}"
 
 
-class GeminiStreamTranslator:
+class GeminiStreamTranslator(SSETranslator[GeminiStreamState]):
     """Gemini SSE bytes -> Anthropic SSE bytes, around a `GeminiStreamState`.
 
     A body that is not SSE at all (a proxy that ignored `alt=sse` and sent the JSON array, or a JSON error with
     status 200) is kept and translated whole when the stream ends.
     """
 
-    def __init__(self, state: GeminiStreamState) -> None:
-        self._state = state
-        self._decoder = SSEDecoder()
-        self.usage = state.usage  # the same object: the state updates it in place
-        self.stop_reason: str | None = None
-        self._done = False
-        self._raw: bytearray | None = bytearray()  # None once an SSE event arrived
+    head_limit = 4 * 1024 * 1024  # a body that is not SSE (a JSON array or error) is kept up to this size
+    json_starts = (b"[", b"{")
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done:
-            return b""
-        if self._raw is not None and len(self._raw) < _RAW_LIMIT:
-            self._raw += chunk
-        return self._translate(self._decoder.feed(chunk))
-
-    def finish(self) -> bytes:
-        if self._done:
-            return b""
-        out = self._translate(self._decoder.close())
-        if self._done:
-            return out
-        self._done = True
-        state = self._state
-        raw = bytes(self._raw).strip() if self._raw is not None else b""
-        events = _whole_body(state, raw) if raw[:1] in (b"[", b"{") else state.finish()
-        self.stop_reason = state.stop_reason
-        return out + encode_events(events)
+    def _keep_head(self, head: bytearray, chunk: bytes) -> None:
+        if len(head) < self.head_limit:
+            head += chunk  # whole reads: the body is parsed, not quoted
 
     def _translate(self, sse_events: list[SSEEvent]) -> bytes:
-        if not sse_events:
-            return b""
-        self._raw = None
         state = self._state
         out: list[Event] = []
         for sse in sse_events:
@@ -213,23 +163,20 @@ class GeminiStreamTranslator:
         self.stop_reason = state.stop_reason
         return encode_events(out)
 
-
-def _whole_body(state: GeminiStreamState, raw: bytes) -> list[Event]:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return state.fail("api_error", "The provider sent something that is not a stream. Try again.")
-    chunks = data if isinstance(data, list) else [data]
-    out: list[Event] = []
-    for chunk in chunks:
-        if not isinstance(chunk, dict):
-            continue
-        if chunk.get("error") is not None and not chunk.get("candidates"):
-            text = provider_error_text(orjson.dumps(chunk))
-            return out + state.fail(stream_error(chunk["error"])[0], f"The provider answered with an error: {text}")
-        out += state.feed(chunk)
-    return out + state.flush() + state.finish()
-
-
-def encode_events(events: list[Event]) -> bytes:
-    return b"".join([encode_event(name, data) for name, data in events])
+    def _json_instead_of_stream(self, head: bytes) -> list[Event]:
+        """The whole answer as JSON: one GenerateContentResponse, or the array of a stream's chunks."""
+        state = self._state
+        try:
+            data = orjson.loads(head)
+        except orjson.JSONDecodeError:
+            return state.fail("api_error", "The provider sent something that is not a stream. Try again.")
+        chunks = data if isinstance(data, list) else [data]
+        out: list[Event] = []
+        for chunk in chunks:
+            if not isinstance(chunk, dict):
+                continue
+            if chunk.get("error") is not None and not chunk.get("candidates"):
+                text = provider_error_text(orjson.dumps(chunk))
+                return out + state.fail(stream_error(chunk["error"])[0], f"The provider answered with an error: {text}")
+            out += state.feed(chunk)
+        return out + state.flush() + state.finish()

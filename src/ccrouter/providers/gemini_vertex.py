@@ -27,9 +27,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from ccrouter.config import Provider
 from ccrouter.errors import UpstreamError
-from ccrouter.providers.base import ForwardRequest, RequestContext
+from ccrouter.providers.base import ForwardRequest, RequestContext, new_id
 from ccrouter.providers.gemini import GeminiAdapter
-from ccrouter.providers.gemini_response import new_id
 from ccrouter.providers.vertex_auth import BrokenCredentials, load_credentials
 
 DEFAULT_LOCATION = "us-central1"

@@ -14,16 +14,27 @@ import orjson
 
 from ccrouter.config import Provider, TransformerUse
 from ccrouter.errors import UpstreamError
-from ccrouter.providers.base import Credentials, ForwardRequest, Reply, RequestContext, Usage, provider_error_text
+from ccrouter.providers.base import (
+    Credentials,
+    ForwardRequest,
+    Reply,
+    RequestContext,
+    Usage,
+    error_status,
+    json_object,
+    new_id,
+    provider_error_text,
+    redact_key,
+    reply_json,
+)
 from ccrouter.providers.openai_chat_errors import with_capability_hint
 from ccrouter.providers.openai_chat_request import build_chat_request
-from ccrouter.providers.openai_chat_response import completion_to_message, new_id
-from ccrouter.providers.openai_chat_stream import ChatStreamState, Event, StreamState
+from ccrouter.providers.openai_chat_response import completion_to_message
+from ccrouter.providers.openai_chat_stream import ChatStreamState, StreamState
+from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator, encode_events
+from ccrouter.providers.stream_events import Event
 from ccrouter.providers.tweaks.chain import build_chain
-from ccrouter.sse import SSEDecoder, SSEEvent, encode_event
-
-NOT_JSON = "The provider sent a stream event that is not valid JSON. Try again."
-_HEAD_LIMIT = 2000  # bytes kept from a "stream" that may turn out to be a plain JSON error body
+from ccrouter.sse import SSEEvent
 
 
 def chat_completions_url(api_base_url: str) -> str:
@@ -65,24 +76,14 @@ class OpenAIChatAdapter:
         request = build_chat_request(body, ctx.target.model, reasoning_echo=self._reasoning_echo)
         if tweaks.request:
             request = tweaks.apply_request(request, body)
-        headers = {"content-type": "application/json"}
-        if self._api_key:
-            headers["authorization"] = "Bearer " + self._api_key
-        return ForwardRequest(self._url, headers, orjson.dumps(request))
+        return ForwardRequest(self._url, bearer_headers(self._api_key), orjson.dumps(request))
 
     def parse_reply(self, payload: bytes, ctx: RequestContext) -> Reply:
-        try:
-            data = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            raise UpstreamError(502, "The provider's reply is not a JSON object. Try again.", "api_error")
+        data = json_object(reply_json(payload))
         if not data.get("choices") and data.get("error") is not None:
             # Some providers (OpenRouter) answer errors with HTTP 200.
-            error = data["error"]
-            code = error.get("code") if isinstance(error, dict) else None
-            status = code if isinstance(code, int) and 400 <= code <= 599 else 502
-            raise UpstreamError(status, self._redact(with_capability_hint(provider_error_text(payload))))
+            text = with_capability_hint(provider_error_text(payload))
+            raise UpstreamError(error_status(data["error"]), redact_key(text, self._api_key))
         if self._tweaks.completion:
             data = self._tweaks.apply_completion(data)
         choices = data.get("choices")
@@ -100,51 +101,22 @@ class OpenAIChatAdapter:
 
     def error_message(self, status: int, payload: bytes) -> str:
         """The provider's own error text; when it says tools or thinking are not supported, plus what to do."""
-        return self._redact(with_capability_hint(provider_error_text(payload)))
-
-    def _redact(self, text: str) -> str:
-        key = self._api_key
-        return text.replace(key, "[redacted]") if key and len(key) >= 8 and key in text else text
+        return redact_key(with_capability_hint(provider_error_text(payload)), self._api_key)
 
 
-class ChatStreamTranslator:
-    """Provider SSE bytes -> Anthropic SSE bytes, around a `ChatStreamState`."""
+def bearer_headers(api_key: str | None) -> dict[str, str]:
+    """A JSON request's headers, with the key as a bearer token (OpenAI's APIs and the servers that copy them)."""
+    headers = {"content-type": "application/json"}
+    if api_key:
+        headers["authorization"] = "Bearer " + api_key
+    return headers
 
-    def __init__(self, state: StreamState) -> None:
-        self._state = state
-        self._decoder = SSEDecoder()
-        self.usage = state.usage  # the same object: the state updates it in place
-        self.stop_reason: str | None = None
-        self._done = False
-        self._head: bytes | None = b""  # None once an SSE event arrived
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self._done:
-            return b""
-        if self._head is not None and len(self._head) < _HEAD_LIMIT:
-            self._head += chunk[:_HEAD_LIMIT]
-        return self._translate(self._decoder.feed(chunk))
-
-    def finish(self) -> bytes:
-        if self._done:
-            return b""
-        out = self._translate(self._decoder.close())
-        if self._done:
-            return out
-        self._done = True
-        head = self._head.strip() if self._head is not None else b""
-        if head.startswith(b"{"):
-            text = provider_error_text(head)
-            events = self._state.fail("api_error", f"The provider answered with JSON instead of a stream: {text}")
-        else:
-            events = self._state.finish()
-        self.stop_reason = self._state.stop_reason
-        return out + _encode(events)
+class ChatStreamTranslator(SSETranslator[StreamState]):
+    """Provider SSE bytes -> Anthropic SSE bytes, around a `ChatStreamState`: one chunk per event, ended by
+    `data: [DONE]`."""
 
     def _translate(self, sse_events: list[SSEEvent]) -> bytes:
-        if not sse_events:
-            return b""
-        self._head = None
         state = self._state
         out: list[Event] = []
         for sse in sse_events:
@@ -168,46 +140,4 @@ class ChatStreamTranslator:
                 self._done = True
                 break
         self.stop_reason = state.stop_reason
-        return _encode(out)
-
-
-def _encode(events: list[Event]) -> bytes:
-    if not events:
-        return b""
-    if len(events) == 1:
-        return encode_event(*events[0])
-    return b"".join([encode_event(name, data) for name, data in _coalesce(events)])
-
-
-# Delta types whose pieces may be joined, and the field that holds the piece.
-_JOINABLE = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
-
-
-def _coalesce(events: list[Event]) -> list[Event]:
-    """Join adjacent deltas of one block that arrived in the same read into one event.
-
-    A provider that sends many small chunks at once (or a client that reads slowly) would otherwise cost one
-    encoded event per chunk; Anthropic streams carry deltas of any size, so the client sees the same content.
-    """
-    merged: list[Event] = []
-    pieces: list[str] = []  # the pieces of merged[-1] while it is a joinable delta
-    for name, data in events:
-        if name == "content_block_delta" and pieces and data["index"] == merged[-1][1]["index"]:
-            delta, last = data["delta"], merged[-1][1]["delta"]
-            field = _JOINABLE.get(delta["type"])
-            if field is not None and last["type"] == delta["type"]:
-                pieces.append(delta[field])
-                continue
-        if pieces and len(pieces) > 1:
-            last = merged[-1][1]["delta"]
-            last[_JOINABLE[last["type"]]] = "".join(pieces)
-        pieces = []
-        merged.append((name, data))
-        if name == "content_block_delta":
-            field = _JOINABLE.get(data["delta"]["type"])
-            if field is not None:
-                pieces = [data["delta"][field]]
-    if len(pieces) > 1:
-        last = merged[-1][1]["delta"]
-        last[_JOINABLE[last["type"]]] = "".join(pieces)
-    return merged
+        return encode_events(out)

@@ -6,6 +6,7 @@ output_config, thinking, server tools, ...) never reach a strict OpenAI-compatib
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -33,7 +34,7 @@ def build_chat_request(body: dict[str, Any], model: str, *, reasoning_echo: bool
     tools = _tools(body.get("tools"))
     if tools:
         out["tools"] = tools
-        _tool_choice(body.get("tool_choice"), out)
+        add_tool_choice(body.get("tool_choice"), out, _forced_function)
     effort = reasoning_effort(body.get("thinking"), body.get("output_config"))
     if effort:
         out["reasoning_effort"] = effort
@@ -65,7 +66,7 @@ def reasoning_effort(thinking: Any, output_config: Any) -> str | None:
 
 def _messages(body: dict[str, Any], reasoning_echo: bool) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
-    system = _text_of(body.get("system"))
+    system = text_of(body.get("system"))
     if system:
         messages.append({"role": "system", "content": system})
     leading_system = True  # still before the first user/assistant message
@@ -75,7 +76,7 @@ def _messages(body: dict[str, Any], reasoning_echo: bool) -> list[dict[str, Any]
         role = message.get("role")
         content = message.get("content")
         if role == "system":
-            text = _text_of(content)
+            text = text_of(content)
             if not text:
                 continue
             if leading_system and messages:
@@ -91,7 +92,7 @@ def _messages(body: dict[str, Any], reasoning_echo: bool) -> list[dict[str, Any]
     return messages
 
 
-def _text_of(content: Any) -> str:
+def text_of(content: Any) -> str:
     """A string, or the text blocks of a block list joined by blank lines."""
     if isinstance(content, str):
         return content
@@ -137,7 +138,7 @@ def _user_part(block: dict[str, Any]) -> dict[str, Any] | None:
         text = block.get("text")
         return {"type": "text", "text": text} if isinstance(text, str) and text else None
     if kind == "image":
-        url = _image_url(block.get("source"))
+        url = image_url(block.get("source"))
         return {"type": "image_url", "image_url": {"url": url}} if url else None
     if kind == "document":
         source = block.get("source")
@@ -149,7 +150,7 @@ def _user_part(block: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _image_url(source: Any) -> str | None:
+def image_url(source: Any) -> str | None:
     if not isinstance(source, dict):
         return None
     kind = source.get("type")
@@ -174,7 +175,7 @@ def _tool_message(block: dict[str, Any], images: list[dict[str, Any]]) -> dict[s
             if item.get("type") == "text" and isinstance(item.get("text"), str):
                 texts.append(item["text"])
             elif item.get("type") == "image":
-                url = _image_url(item.get("source"))
+                url = image_url(item.get("source"))
                 if url:
                     images.append({"type": "image_url", "image_url": {"url": url}})
         text = "\n\n".join(texts)
@@ -229,18 +230,32 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
     """Client tools -> functions; server tools (a `type` such as web_search_20250305) are dropped."""
     result: list[dict[str, Any]] = []
     for tool in tools if isinstance(tools, list) else ():
-        if not isinstance(tool, dict) or tool.get("type") not in (None, "custom") or not tool.get("name"):
-            continue
-        function: dict[str, Any] = {"name": tool["name"]}
-        if tool.get("description"):
-            function["description"] = tool["description"]
-        schema = tool.get("input_schema")
-        function["parameters"] = schema if isinstance(schema, dict) else {"type": "object", "properties": {}}
-        result.append({"type": "function", "function": function})
+        function = function_declaration(tool)
+        if function is not None:
+            result.append({"type": "function", "function": function})
     return result
 
 
-def _tool_choice(choice: Any, out: dict[str, Any]) -> None:
+def _forced_function(name: Any) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name}}
+
+
+def function_declaration(tool: Any) -> dict[str, Any] | None:
+    """A client tool's `name`, `description` and `parameters` (its input schema), as both OpenAI APIs declare a
+    function; None for a server tool (a `type` such as web_search_20250305) or a tool without a name."""
+    if not isinstance(tool, dict) or tool.get("type") not in (None, "custom") or not tool.get("name"):
+        return None
+    function: dict[str, Any] = {"name": tool["name"]}
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    schema = tool.get("input_schema")
+    function["parameters"] = schema if isinstance(schema, dict) else {"type": "object", "properties": {}}
+    return function
+
+
+def add_tool_choice(choice: Any, out: dict[str, Any], force_tool: Callable[[Any], dict[str, Any] | None]) -> None:
+    """Anthropic `tool_choice` -> `tool_choice` and `parallel_tool_calls`, which both OpenAI APIs take alike but
+    for forcing one named tool: `force_tool(name)` says how (None: it cannot be forced, so nothing is)."""
     if not isinstance(choice, dict):
         return
     kind = choice.get("type")
@@ -251,6 +266,8 @@ def _tool_choice(choice: Any, out: dict[str, Any]) -> None:
     elif kind == "none":
         out["tool_choice"] = "none"
     elif kind == "tool" and choice.get("name"):
-        out["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+        forced = force_tool(choice["name"])
+        if forced is not None:
+            out["tool_choice"] = forced
     if choice.get("disable_parallel_tool_use") and kind != "none":
         out["parallel_tool_calls"] = False

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
-from uuid import uuid4
+from typing import Any, NamedTuple
 
 import orjson
 
-from ccrouter.providers.base import SYNTHETIC_THINKING_SIGNATURE, Usage
+from ccrouter.providers.base import SYNTHETIC_THINKING_SIGNATURE, Usage, new_id
 from ccrouter.tokens import count_output
 
 """The signature on thinking blocks made from a provider's reasoning text. Anthropic needs a non-empty one; it
@@ -24,11 +23,6 @@ STOP_REASONS = {
 }
 
 
-def new_id() -> str:
-    """A random id suffix, as Anthropic ids look (`msg_...`, `toolu_...`)."""
-    return uuid4().hex[:24]
-
-
 def stop_reason(finish_reason: Any, has_tool_calls: bool) -> str:
     """OpenAI `finish_reason` -> Anthropic `stop_reason`; tool calls win over a plain `stop`."""
     if has_tool_calls and finish_reason in (None, "stop", "tool_calls", "function_call"):
@@ -36,26 +30,37 @@ def stop_reason(finish_reason: Any, has_tool_calls: bool) -> str:
     return STOP_REASONS.get(finish_reason, "end_turn") if isinstance(finish_reason, str) else "end_turn"
 
 
-def read_usage(source: Any, usage: Usage) -> bool:
+class UsageFields(NamedTuple):
+    """Where an OpenAI API's `usage` object keeps each count (chat completions and Responses name them apart)."""
+
+    input: str  # every input token, cache reads and writes included
+    output: str
+    input_details: str  # an object with `cached_tokens` and (some servers) `cache_write_tokens`
+    cache_hits: str | None  # a count of cache reads beside the details (DeepSeek)
+
+
+CHAT_USAGE = UsageFields("prompt_tokens", "completion_tokens", "prompt_tokens_details", "prompt_cache_hit_tokens")
+
+
+def read_usage(source: Any, usage: Usage, fields: UsageFields = CHAT_USAGE) -> bool:
     """Copy an OpenAI `usage` object into `usage`; Anthropic's input_tokens excludes cache reads and writes.
 
     Returns whether `source` held usage at all.
     """
     if not isinstance(source, dict):
         return False
-    usage.output_tokens = _int(source.get("completion_tokens"))
-    prompt = source.get("prompt_tokens")
-    if not isinstance(prompt, int) or isinstance(prompt, bool):
-        return True  # no prompt count: keep the estimate
-    prompt = max(prompt, 0)
-    details = source.get("prompt_tokens_details")
+    usage.output_tokens = _int(source.get(fields.output))
+    total = source.get(fields.input)
+    if not isinstance(total, int) or isinstance(total, bool):
+        return True  # no input count: keep the estimate
+    details = source.get(fields.input_details)
     cached = written = 0
     if isinstance(details, dict):
         cached = _int(details.get("cached_tokens"))
         written = _int(details.get("cache_write_tokens"))
-    if not cached:
-        cached = _int(source.get("prompt_cache_hit_tokens"))  # DeepSeek
-    usage.input_tokens = max(prompt - cached - written, 0)
+    if not cached and fields.cache_hits:
+        cached = _int(source.get(fields.cache_hits))
+    usage.input_tokens = max(total - cached - written, 0)
     usage.cache_read_input_tokens = cached
     usage.cache_creation_input_tokens = written
     return True

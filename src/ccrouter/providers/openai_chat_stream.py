@@ -17,23 +17,29 @@ from typing import Any, Protocol
 import orjson
 
 from ccrouter.errors import error_body
-from ccrouter.providers.base import SYNTHETIC_THINKING_SIGNATURE, Usage
+from ccrouter.providers.base import SYNTHETIC_THINKING_SIGNATURE, Usage, new_id
 from ccrouter.providers.json_text import CONTROL, JsonStringEscaper
 from ccrouter.providers.openai_chat_errors import with_capability_hint
 from ccrouter.providers.openai_chat_response import (
     message_id,
-    new_id,
     read_usage,
     reasoning_text,
     stop_reason,
     tool_id,
     unique_tool_id,
 )
+from ccrouter.providers.stream_events import (
+    CUT_SHORT,
+    Event,
+    block_delta,
+    block_start,
+    block_stop,
+    empty_block_start,
+    message_end,
+    message_start,
+)
 from ccrouter.tokens import count_output
 
-Event = tuple[str, dict[str, Any]]
-
-CUT_SHORT = "The provider's stream ended before the reply was complete. Try again."
 PROVIDER_FAILED = "The provider ended its stream with an error. Try again."
 
 
@@ -139,7 +145,7 @@ class ChatStreamState:
             if not text:
                 return []
             self._written.append(text)
-            return [_delta_event(self._index, {"type": "text_delta", "text": text})]
+            return [block_delta(self._index, {"type": "text_delta", "text": text})]
         error = chunk.get("error")
         if error is not None:
             return self.fail(*_stream_error(error))
@@ -199,24 +205,7 @@ class ChatStreamState:
         self._close(out)
         if not self._usage_seen:  # some servers (llama-cpp-python) never report usage in a stream: count it
             self.usage.output_tokens = count_output(self._written, ("".join(c.args) for c in self._all_calls))
-        usage: dict[str, int] = {"output_tokens": self.usage.output_tokens}
-        if self._usage_seen:
-            usage["input_tokens"] = self.usage.input_tokens
-            usage["cache_read_input_tokens"] = self.usage.cache_read_input_tokens
-            if self.usage.cache_creation_input_tokens:
-                usage["cache_creation_input_tokens"] = self.usage.cache_creation_input_tokens
-        out.append(
-            (
-                "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
-                    "usage": usage,
-                },
-            )
-        )
-        out.append(("message_stop", {"type": "message_stop"}))
-        return out
+        return out + message_end(self.stop_reason, self.usage, self._usage_seen)
 
     def fail(self, error_type: str, message: str) -> list[Event]:
         """End the stream with an `error` event (never a successful-looking truncated reply)."""
@@ -229,22 +218,7 @@ class ChatStreamState:
 
     def _start(self, provider_id: Any, out: list[Event]) -> None:
         self._started = True
-        message: dict[str, Any] = {
-            "id": message_id(provider_id, self._make_id),
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": self.usage.input_tokens,
-                "output_tokens": 0,
-                "cache_read_input_tokens": self.usage.cache_read_input_tokens,
-                "cache_creation_input_tokens": self.usage.cache_creation_input_tokens,
-            },
-        }
-        out.append(("message_start", {"type": "message_start", "message": message}))
+        out.append(message_start(message_id(provider_id, self._make_id), self.model, self.usage))
 
     def _delta(self, delta: dict[str, Any], out: list[Event]) -> None:
         thinking = reasoning_text(delta)
@@ -318,7 +292,7 @@ class ChatStreamState:
             arguments = _mended(call, arguments)
             if call is self._current:
                 call.args.append(arguments)
-                out.append(_delta_event(call.block, {"type": "input_json_delta", "partial_json": arguments}))
+                out.append(block_delta(call.block, {"type": "input_json_delta", "partial_json": arguments}))
             elif call.closed:
                 return  # its JSON object was complete already; see the module docstring
             else:
@@ -356,8 +330,7 @@ class ChatStreamState:
     def _open_block(self, kind: str, out: list[Event]) -> None:
         self._index += 1
         self._open = kind
-        block = _TEXT_BLOCK if kind == "text" else _THINKING_BLOCK
-        out.append(_start_event(self._index, dict(block)))
+        out.append(empty_block_start(self._index, kind))
 
     def _open_tool(self, call: _ToolCall, out: list[Event]) -> None:
         self._index += 1
@@ -365,42 +338,30 @@ class ChatStreamState:
         self._current = call
         call.block = self._index
         block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
-        out.append(_start_event(self._index, block))
+        out.append(block_start(self._index, block))
         if call.args:
             buffered = "".join(call.args)
             call.args = [buffered]
             call.checked = 0
-            out.append(_delta_event(call.block, {"type": "input_json_delta", "partial_json": buffered}))
+            out.append(block_delta(call.block, {"type": "input_json_delta", "partial_json": buffered}))
 
     def _block_delta(self, kind: str, text: str, out: list[Event]) -> None:
         self._written.append(text)
         if kind == "text":
-            out.append(_delta_event(self._index, {"type": "text_delta", "text": text}))
+            out.append(block_delta(self._index, {"type": "text_delta", "text": text}))
         else:
-            out.append(_delta_event(self._index, {"type": "thinking_delta", "thinking": text}))
+            out.append(block_delta(self._index, {"type": "thinking_delta", "thinking": text}))
 
     def _close(self, out: list[Event]) -> None:
         if self._open is None:
             return
         if self._open == "thinking":
-            out.append(_delta_event(self._index, {"type": "signature_delta", "signature": self._signature}))
+            out.append(block_delta(self._index, {"type": "signature_delta", "signature": self._signature}))
         elif self._current is not None:
             self._current.closed = True
             self._current = None
-        out.append(("content_block_stop", {"type": "content_block_stop", "index": self._index}))
+        out.append(block_stop(self._index))
         self._open = None
-
-
-_TEXT_BLOCK = {"type": "text", "text": ""}
-_THINKING_BLOCK = {"type": "thinking", "thinking": "", "signature": ""}
-
-
-def _start_event(index: int, block: dict[str, Any]) -> Event:
-    return "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
-
-
-def _delta_event(index: int, delta: dict[str, Any]) -> Event:
-    return "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
 
 
 def _part_text(part: dict[str, Any]) -> tuple[str, str]:

@@ -12,6 +12,7 @@ OpenAI has not verified for summaries).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,17 +20,27 @@ import orjson
 
 from ccrouter.config import Provider
 from ccrouter.errors import UpstreamError
-from ccrouter.providers.base import Credentials, ForwardRequest, Reply, RequestContext, Usage, provider_error_text
-from ccrouter.providers.openai_chat import NOT_JSON
-from ccrouter.providers.openai_chat import _encode as encode_events  # joins adjacent deltas of one read
-from ccrouter.providers.openai_chat_response import new_id
+from ccrouter.providers.base import (
+    Credentials,
+    ForwardRequest,
+    Reply,
+    RequestContext,
+    Usage,
+    json_object,
+    new_id,
+    provider_error_text,
+    redact_key,
+    reply_json,
+)
+from ccrouter.providers.openai_chat import bearer_headers
 from ccrouter.providers.openai_responses_request import SUMMARIES, build_responses_request
 from ccrouter.providers.openai_responses_response import error_text, error_type, response_to_message
-from ccrouter.providers.openai_responses_stream import Event, ResponsesStreamState
-from ccrouter.sse import SSEDecoder, SSEEvent
+from ccrouter.providers.openai_responses_stream import ResponsesStreamState
+from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator, encode_events
+from ccrouter.providers.stream_events import Event
+from ccrouter.sse import SSEEvent
 
 TRANSFORMER = "openai-responses"
-_HEAD_LIMIT = 2000  # bytes kept from a "stream" that may turn out to be a plain JSON error body
 _FAILED_STATUS = {"rate_limit_error": 429, "invalid_request_error": 400}
 SUMMARY_HINT = (
     " ccrouter: to use this provider without reasoning summaries (thinking then shows no text), set its transformer "
@@ -66,77 +77,36 @@ class ResponsesAdapter:
 
     def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
         request = build_responses_request(body, ctx.target.model, summary=self._summary)
-        headers = {"content-type": "application/json"}
-        if self._api_key:
-            headers["authorization"] = "Bearer " + self._api_key
-        return ForwardRequest(self._url, headers, orjson.dumps(request))
+        return ForwardRequest(self._url, bearer_headers(self._api_key), orjson.dumps(request))
 
     def parse_reply(self, payload: bytes, ctx: RequestContext) -> Reply:
-        try:
-            data = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            raise UpstreamError(502, "The provider's reply is not a JSON object. Try again.", "api_error")
+        data = json_object(reply_json(payload))
         error = data.get("error")
         if data.get("status") == "failed" or (error and not isinstance(data.get("output"), list)):
             code = error.get("code") if isinstance(error, dict) else None
             kind = error_type(code)
-            text = self._redact(f"The provider could not complete the response: {error_text(error)}")
+            text = redact_key(f"The provider could not complete the response: {error_text(error)}", self._api_key)
             raise UpstreamError(_FAILED_STATUS.get(kind, 502), text, kind)
         message = response_to_message(data, ctx.target.model, ctx.input_tokens, self._make_id)
         return Reply(orjson.dumps(message), Usage(**message["usage"]), message["stop_reason"])
 
     def stream_translator(self, ctx: RequestContext) -> ResponsesStreamTranslator:
-        state = ResponsesStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id, redact=self._redact)
+        redact = partial(redact_key, key=self._api_key)
+        state = ResponsesStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id, redact=redact)
         return ResponsesStreamTranslator(state)
 
     def error_message(self, status: int, payload: bytes) -> str:
         text = provider_error_text(payload)
         if "reasoning summar" in text.lower():  # "Your organization must be verified to generate reasoning summaries"
             text += SUMMARY_HINT
-        return self._redact(text)
-
-    def _redact(self, text: str) -> str:
-        key = self._api_key
-        return text.replace(key, "[redacted]") if key and len(key) >= 8 and key in text else text
+        return redact_key(text, self._api_key)
 
 
-class ResponsesStreamTranslator:
-    """Provider SSE bytes -> Anthropic SSE bytes, around a `ResponsesStreamState`."""
-
-    def __init__(self, state: ResponsesStreamState) -> None:
-        self._state = state
-        self._decoder = SSEDecoder()
-        self.usage = state.usage  # the same object: the state updates it in place
-        self.stop_reason: str | None = None
-        self._head: bytes | None = b""  # None once an SSE event arrived
-
-    def feed(self, chunk: bytes) -> bytes:
-        if self._state.ended:
-            return b""
-        if self._head is not None and len(self._head) < _HEAD_LIMIT:
-            self._head += chunk[:_HEAD_LIMIT]
-        return self._translate(self._decoder.feed(chunk))
-
-    def finish(self) -> bytes:
-        if self._state.ended:
-            return b""
-        out = self._translate(self._decoder.close())
-        if self._state.ended:
-            return out
-        head = self._head.strip() if self._head is not None else b""
-        if head.startswith(b"{"):
-            text = provider_error_text(head)
-            events = self._state.fail("api_error", f"The provider answered with JSON instead of a stream: {text}")
-        else:
-            events = self._state.finish()
-        return out + encode_events(events)
+class ResponsesStreamTranslator(SSETranslator[ResponsesStreamState]):
+    """Provider SSE bytes -> Anthropic SSE bytes, around a `ResponsesStreamState`: one typed event per SSE event
+    (its type in the JSON, or only in the SSE `event:` field on some servers); a `[DONE]` some add is ignored."""
 
     def _translate(self, sse_events: list[SSEEvent]) -> bytes:
-        if not sse_events:
-            return b""
-        self._head = None
         state = self._state
         out: list[Event] = []
         for sse in sse_events:
@@ -154,5 +124,6 @@ class ResponsesStreamTranslator:
             out += state.feed(event)
             if state.ended:
                 break
+        self._done = state.ended
         self.stop_reason = state.stop_reason
         return encode_events(out)

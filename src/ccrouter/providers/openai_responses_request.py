@@ -14,7 +14,14 @@ from typing import Any
 
 import orjson
 
-from ccrouter.providers.openai_chat_request import TOOL_ERROR_PREFIX, _image_url, _text_of, reasoning_effort
+from ccrouter.providers.openai_chat_request import (
+    TOOL_ERROR_PREFIX,
+    add_tool_choice,
+    function_declaration,
+    image_url,
+    reasoning_effort,
+    text_of,
+)
 from ccrouter.providers.openai_responses_response import reasoning_of_signature
 
 MIN_OUTPUT_TOKENS = 16  # the Responses API refuses a smaller max_output_tokens; Claude Code probes models with 1
@@ -42,7 +49,7 @@ def build_responses_request(body: dict[str, Any], model: str, *, summary: str | 
     tools, max_uses = _tools(body.get("tools"))
     if tools:
         out["tools"] = tools
-        _tool_choice(body.get("tool_choice"), body.get("tools"), tools, out)
+        add_tool_choice(body.get("tool_choice"), out, lambda name: _forced_tool(name, body.get("tools"), tools))
         if max_uses:
             out["max_tool_calls"] = max_uses
     thinking = body.get("thinking")
@@ -70,7 +77,7 @@ def build_responses_request(body: dict[str, Any], model: str, *, summary: str | 
 def _input(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     """`(instructions, input items)`: system text (and leading system messages) go to `instructions`; system
     messages later in the conversation become `developer` messages where they stand."""
-    system = _text_of(body.get("system"))
+    system = text_of(body.get("system"))
     instructions = [system] if system else []
     items: list[dict[str, Any]] = []
     leading = True
@@ -80,7 +87,7 @@ def _input(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         role = message.get("role")
         content = message.get("content")
         if role == "system":
-            text = _text_of(content)
+            text = text_of(content)
             if text and leading:
                 instructions.append(text)
             elif text:
@@ -119,7 +126,7 @@ def _input_part(block: dict[str, Any]) -> dict[str, Any] | None:
         text = block.get("text")
         return {"type": "input_text", "text": text} if isinstance(text, str) and text else None
     if kind == "image":
-        url = _image_url(block.get("source"))
+        url = image_url(block.get("source"))
         return {"type": "input_image", "image_url": url, "detail": "auto"} if url else None
     if kind == "document":
         return _document(block)
@@ -134,7 +141,7 @@ def _document(block: dict[str, Any]) -> dict[str, Any] | None:
     if kind == "text" and isinstance(source.get("data"), str):
         return {"type": "input_text", "text": source["data"]}
     if kind == "content":
-        text = _text_of(source.get("content"))
+        text = text_of(source.get("content"))
         return {"type": "input_text", "text": text} if text else None
     filename = block.get("title") if isinstance(block.get("title"), str) and block["title"] else "document.pdf"
     if kind == "base64" and isinstance(source.get("data"), str):
@@ -240,14 +247,9 @@ def _tools(tools: Any) -> tuple[list[dict[str, Any]], int]:
         if not isinstance(tool, dict):
             continue
         kind = tool.get("type")
-        if kind in (None, "custom") and tool.get("name"):
-            function: dict[str, Any] = {"type": "function", "name": tool["name"]}
-            if tool.get("description"):
-                function["description"] = tool["description"]
-            schema = tool.get("input_schema")
-            function["parameters"] = schema if isinstance(schema, dict) else {"type": "object", "properties": {}}
-            function["strict"] = False  # Claude Code's schemas are not written for strict mode
-            result.append(function)
+        function = function_declaration(tool)
+        if function is not None:  # not strict: Claude Code's schemas are not written for strict mode
+            result.append({"type": "function", **function, "strict": False})
         elif isinstance(kind, str) and kind.startswith("web_search"):
             result.append(_web_search(tool))
             uses = tool.get("max_uses")
@@ -271,24 +273,13 @@ def _web_search(tool: dict[str, Any]) -> dict[str, Any]:
     return search
 
 
-def _tool_choice(choice: Any, anthropic_tools: Any, tools: list[dict[str, Any]], out: dict[str, Any]) -> None:
-    if not isinstance(choice, dict):
-        return
-    kind = choice.get("type")
-    if kind == "auto":
-        out["tool_choice"] = "auto"
-    elif kind == "any":
-        out["tool_choice"] = "required"
-    elif kind == "none":
-        out["tool_choice"] = "none"
-    elif kind == "tool" and choice.get("name"):
-        name = choice["name"]
-        if any(tool["type"] == "function" and tool["name"] == name for tool in tools):
-            out["tool_choice"] = {"type": "function", "name": name}
-        elif _is_web_search_tool(name, anthropic_tools):
-            out["tool_choice"] = {"type": "allowed_tools", "mode": "required", "tools": [{"type": "web_search"}]}
-    if choice.get("disable_parallel_tool_use") and kind != "none":
-        out["parallel_tool_calls"] = False
+def _forced_tool(name: Any, anthropic_tools: Any, tools: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The `tool_choice` that forces the tool `name`: a function, or the web search it was translated to."""
+    if any(tool["type"] == "function" and tool["name"] == name for tool in tools):
+        return {"type": "function", "name": name}
+    if _is_web_search_tool(name, anthropic_tools):
+        return {"type": "allowed_tools", "mode": "required", "tools": [{"type": "web_search"}]}
+    return None
 
 
 def _is_web_search_tool(name: str, anthropic_tools: Any) -> bool:

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ccrouter.providers.base import Usage
-from ccrouter.providers.openai_chat_response import message_id, new_id, parse_arguments, tool_id
+from ccrouter.providers.base import Usage, new_id
+from ccrouter.providers.openai_chat_response import UsageFields, message_id, parse_arguments, tool_id
+from ccrouter.providers.openai_chat_response import read_usage as read_openai_usage
 
 SIGNATURE_PREFIX = "ccrouter-openai-responses"
+RESPONSES_USAGE = UsageFields("input_tokens", "output_tokens", "input_tokens_details", None)
 
 # Responses error codes -> Anthropic error types; codes not listed are api_error, or invalid_request_error when
 # they name a problem with the request itself (invalid_*, image_*, ...).
@@ -51,21 +53,7 @@ def read_usage(source: Any, usage: Usage) -> bool:
     Returns whether `source` held usage at all. `output_tokens` includes reasoning tokens, as Anthropic's
     includes thinking.
     """
-    if not isinstance(source, dict):
-        return False
-    usage.output_tokens = _count(source.get("output_tokens"))
-    total = source.get("input_tokens")
-    if not isinstance(total, int) or isinstance(total, bool):
-        return True  # no input count: keep the estimate
-    details = source.get("input_tokens_details")
-    cached = written = 0
-    if isinstance(details, dict):
-        cached = _count(details.get("cached_tokens"))
-        written = _count(details.get("cache_write_tokens"))
-    usage.input_tokens = max(total - cached - written, 0)
-    usage.cache_read_input_tokens = cached
-    usage.cache_creation_input_tokens = written
-    return True
+    return read_openai_usage(source, usage, RESPONSES_USAGE)
 
 
 def stop_reason(status: Any, incomplete_details: Any, has_tool_calls: bool) -> str:
@@ -186,7 +174,3 @@ def message_text(item: dict[str, Any]) -> str:
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

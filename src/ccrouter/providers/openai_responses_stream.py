@@ -16,9 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ccrouter.errors import error_body
-from ccrouter.providers.base import Usage
-from ccrouter.providers.openai_chat_response import message_id, new_id, tool_id
-from ccrouter.providers.openai_chat_stream import CUT_SHORT
+from ccrouter.providers.base import Usage, new_id
+from ccrouter.providers.openai_chat_response import message_id, tool_id
 from ccrouter.providers.openai_responses_response import (
     error_text,
     error_type,
@@ -28,8 +27,16 @@ from ccrouter.providers.openai_responses_response import (
     reasoning_text,
     stop_reason,
 )
-
-Event = tuple[str, dict[str, Any]]
+from ccrouter.providers.stream_events import (
+    CUT_SHORT,
+    Event,
+    block_delta,
+    block_start,
+    block_stop,
+    empty_block_start,
+    message_end,
+    message_start,
+)
 
 # Output item types that become blocks; the others (web_search_call, ...) ran at the provider and show nothing.
 _KINDS = {"message": "text", "reasoning": "thinking", "function_call": "tool"}
@@ -156,22 +163,7 @@ class ResponsesStreamState:
 
     def _start(self, provider_id: Any, out: list[Event]) -> None:
         self._started = True
-        message: dict[str, Any] = {
-            "id": message_id(provider_id, self._make_id),
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": self.usage.input_tokens,
-                "output_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "cache_creation_input_tokens": 0,
-            },
-        }
-        out.append(("message_start", {"type": "message_start", "message": message}))
+        out.append(message_start(message_id(provider_id, self._make_id), self.model, self.usage))
 
     def _item_for(self, event: dict[str, Any], kind: str) -> _Item | None:
         """The item an event names (by output_index, else item_id); an unknown one of `kind` is created, for
@@ -250,16 +242,7 @@ class ResponsesStreamState:
         usage_seen = read_usage(response.get("usage"), self.usage)
         self.stop_reason = stop_reason(response.get("status"), response.get("incomplete_details"), self._has_calls)
         self.ended = True
-        usage: dict[str, int] = {"output_tokens": self.usage.output_tokens}
-        if usage_seen:
-            usage["input_tokens"] = self.usage.input_tokens
-            usage["cache_read_input_tokens"] = self.usage.cache_read_input_tokens
-            if self.usage.cache_creation_input_tokens:
-                usage["cache_creation_input_tokens"] = self.usage.cache_creation_input_tokens
-        delta = {"stop_reason": self.stop_reason, "stop_sequence": None}
-        out.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
-        out.append(("message_stop", {"type": "message_stop"}))
-        return out
+        return out + message_end(self.stop_reason, self.usage, usage_seen)
 
     # -- blocks -------------------------------------------------------------------------------------------
 
@@ -285,32 +268,26 @@ class ResponsesStreamState:
                 delta = {"type": "thinking_delta", "thinking": pending}
             else:
                 delta = {"type": "input_json_delta", "partial_json": pending}
-            out.append(("content_block_delta", {"type": "content_block_delta", "index": item.block, "delta": delta}))
+            out.append(block_delta(item.block, delta))
 
     def _open(self, item: _Item, out: list[Event]) -> None:
         self._index += 1
         item.block = self._index
-        if item.kind == "text":
-            block: dict[str, Any] = {"type": "text", "text": ""}
-        elif item.kind == "thinking":
-            block = {"type": "thinking", "thinking": "", "signature": ""}
-        else:
-            self._has_calls = True
-            call_id = tool_id(item.call_id or None, self._make_id)
-            block = {"type": "tool_use", "id": call_id, "name": item.name, "input": {}}
-        out.append(
-            ("content_block_start", {"type": "content_block_start", "index": item.block, "content_block": block})
-        )
+        if item.kind != "tool":
+            out.append(empty_block_start(item.block, item.kind))
+            return
+        self._has_calls = True
+        call_id = tool_id(item.call_id or None, self._make_id)
+        out.append(block_start(item.block, {"type": "tool_use", "id": call_id, "name": item.name, "input": {}}))
 
     def _close(self, item: _Item, out: list[Event]) -> None:
         if item.kind == "thinking" and (item.block >= 0 or item.encrypted):
             if item.block < 0:  # nothing to show, but the encrypted reasoning must reach the next request
                 self._open(item, out)
             signature = reasoning_signature(item.item_id, item.encrypted)
-            delta = {"type": "signature_delta", "signature": signature}
-            out.append(("content_block_delta", {"type": "content_block_delta", "index": item.block, "delta": delta}))
+            out.append(block_delta(item.block, {"type": "signature_delta", "signature": signature}))
         if item.block >= 0:
-            out.append(("content_block_stop", {"type": "content_block_stop", "index": item.block}))
+            out.append(block_stop(item.block))
 
 
 def _str(value: Any) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 
 from ccrouter.config import TransformerUse
 from ccrouter.providers.base import Usage
-from ccrouter.providers.openai_chat_stream import ChatStreamState, Event, StreamState
+from ccrouter.providers.openai_chat_stream import ChatStreamState, StreamState
+from ccrouter.providers.stream_events import Event
 from ccrouter.providers.tweaks import params, think_tags, tool_arguments, tooluse, vendors
 from ccrouter.providers.tweaks.hooks import JSON, BodyHook, ChunkFilter, CompletionHook, RequestHook, Tweak
 from ccrouter.providers.tweaks.plugins import PluginError, plugin_tweak
