@@ -1,13 +1,12 @@
-"""OpenAI chat completion streams -> Anthropic SSE (openai_chat_stream + the translator in openai_chat)."""
+"""OpenAI chat completion streams -> Anthropic SSE (openai_chat_stream + the translator in openai_chat); the
+recorded streams are replayed in tests/test_stream_fixtures.py."""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,66 +17,8 @@ from tests.fixture_cases import (
     blocks_in_order,
     counter_ids,
     decode_events,
-    joined_deltas,
-    random_pieces,
-    read_json,
-    read_jsonl,
-    same_stream,
-    sdk_message,
-    single_bytes,
-    translator_state,
 )
-from tests.openai_chat_cases import INPUT_TOKENS, MODEL, cases, run_stream, stream_bytes, stream_reads
-
-STREAM_CASES = sorted({*cases("openai_stream.jsonl"), *cases("stream.sse")})
-
-
-def test_there_are_stream_cases() -> None:
-    assert len(STREAM_CASES) >= 15
-
-
-@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
-def test_stream_fixture(case: Path) -> None:
-    out, translator = run_stream(stream_reads(case))
-    assert decode_events(out) == read_jsonl(case / "expected_events.jsonl")
-    assert translator_state(translator) == read_json(case / "expected_state.json")
-
-
-@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
-def test_stream_through_anthropic_sdk(case: Path) -> None:
-    """The official SDK's `messages.stream` accepts the events, or raises on the error event."""
-    out, _ = run_stream([stream_bytes(case)])
-    assert sdk_message(out) == read_json(case / "expected_sdk_message.json")
-
-
-@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
-def test_stream_in_one_read_joins_deltas_and_keeps_the_content(case: Path) -> None:
-    whole = decode_events(run_stream([stream_bytes(case)])[0])
-    expected = read_jsonl(case / "expected_events.jsonl")
-    assert whole == joined_deltas(expected)
-    deltas = [e for e in whole if e["event"] == "content_block_delta"]
-    assert len(deltas) <= len([e for e in expected if e["event"] == "content_block_delta"])
-
-
-@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
-def test_stream_split_into_single_bytes(case: Path) -> None:
-    data = stream_bytes(case)
-    assert same_stream(run_stream(single_bytes(data))[0], case)
-
-
-@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
-def test_stream_split_at_every_boundary_and_crlf(case: Path) -> None:
-    data = stream_bytes(case)
-    for cut in range(len(data) + 1):
-        assert same_stream(run_stream([data[:cut], data[cut:]])[0], case), cut
-    assert same_stream(run_stream([data.replace(b"\n", b"\r\n")])[0], case)
-
-
-@settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), case=st.sampled_from(STREAM_CASES))
-def test_stream_split_at_random_boundaries(seed: int, case: Path) -> None:
-    assert same_stream(run_stream(random_pieces(stream_bytes(case), seed))[0], case)
-
+from tests.openai_chat_cases import INPUT_TOKENS, MODEL, run_stream
 
 # ---------------------------------------------------------------------------------------------------------
 # The state machine directly

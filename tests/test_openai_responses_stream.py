@@ -20,14 +20,8 @@ from tests.fixture_cases import (
     blocks_in_order,
     counter_ids,
     decode_events,
-    joined_deltas,
-    random_pieces,
     read_json,
-    read_jsonl,
-    same_stream,
     sdk_message,
-    single_bytes,
-    translator_state,
 )
 from tests.harness.responses_fakes import ResponsesStream, function_call_item, sse_event, usage
 from tests.openai_responses_cases import (
@@ -35,9 +29,7 @@ from tests.openai_responses_cases import (
     MODEL,
     cases,
     run_stream,
-    stream_bytes,
     stream_events,
-    stream_reads,
 )
 
 STREAM_CASES = cases("responses_stream.sse")
@@ -46,30 +38,12 @@ NOT_STANDARD = {"stream_json_body_instead", "stream_invalid_json", "stream_error
 EVENT_TYPES: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 
 
-def test_there_are_stream_cases() -> None:
-    assert len(STREAM_CASES) >= 15
-
-
-@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
-def test_stream_fixture(case: Path) -> None:
-    out, translator = run_stream(stream_reads(case))
-    assert decode_events(out) == read_jsonl(case / "expected_events.jsonl")
-    assert translator_state(translator) == read_json(case / "expected_state.json")
-
-
 @pytest.mark.parametrize("case", [c for c in STREAM_CASES if c.name not in NOT_STANDARD], ids=lambda p: p.name)
 def test_inputs_are_real_openai_events(case: Path) -> None:
     events = stream_events(case)
     assert events
     for event in events:
         EVENT_TYPES.validate_python(event)
-
-
-@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
-def test_stream_through_anthropic_sdk(case: Path) -> None:
-    """The official SDK's `messages.stream` accepts the events, or raises on the error event."""
-    out, _ = run_stream([stream_bytes(case)])
-    assert sdk_message(out) == read_json(case / "expected_sdk_message.json")
 
 
 def _final_response(case: Path) -> dict[str, Any] | None:
@@ -100,33 +74,6 @@ def test_stream_and_final_response_agree(case: Path) -> None:
 
 def _sorted(block: dict[str, Any]) -> dict[str, Any]:
     return dict(sorted(block.items()))
-
-
-@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
-def test_stream_in_one_read_joins_deltas_and_keeps_the_content(case: Path) -> None:
-    whole = decode_events(run_stream([stream_bytes(case)])[0])
-    expected = read_jsonl(case / "expected_events.jsonl")
-    assert whole == joined_deltas(expected)
-
-
-@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
-def test_stream_split_into_single_bytes(case: Path) -> None:
-    data = stream_bytes(case)
-    assert same_stream(run_stream(single_bytes(data))[0], case)
-
-
-@pytest.mark.parametrize("case", STREAM_CASES, ids=lambda p: p.name)
-def test_stream_split_at_every_boundary_and_crlf(case: Path) -> None:
-    data = stream_bytes(case)
-    for cut in range(0, len(data) + 1, 7):
-        assert same_stream(run_stream([data[:cut], data[cut:]])[0], case), cut
-    assert same_stream(run_stream([data.replace(b"\n", b"\r\n")])[0], case)
-
-
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), case=st.sampled_from(STREAM_CASES))
-def test_stream_split_at_random_boundaries(seed: int, case: Path) -> None:
-    assert same_stream(run_stream(random_pieces(stream_bytes(case), seed))[0], case)
 
 
 # ---------------------------------------------------------------------------------------------------------
