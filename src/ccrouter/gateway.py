@@ -25,9 +25,10 @@ from ccrouter.custom_router import RouterFunction, ask_custom_router, load_custo
 from ccrouter.dispatch import Attempt, Dispatcher, Opened, Plan, attempts_header
 from ccrouter.errors import BadRequest, GatewayError, UpstreamError
 from ccrouter.logs import Logger, Redactor
-from ccrouter.message_events import message_events
 from ccrouter.providers.base import Adapter, Usage
 from ccrouter.providers.registry import make_adapter
+from ccrouter.providers.sse_translation import encode_events
+from ccrouter.providers.stream_events import whole_message_events
 from ccrouter.responses import Send, end_stream, send_bytes, send_error, send_json, start_stream, stream_chunk
 from ccrouter.sessions import SessionActivityLog
 from ccrouter.sse import PING, encode_event
@@ -155,7 +156,7 @@ class Gateway:
                 if record.stream:  # the provider ignored `stream: true`; the client still gets a stream
                     streaming_started = True
                     await start_stream(send, route_headers)
-                    await end_stream(send, message_events(orjson.loads(reply.body)))
+                    await end_stream(send, encode_events(whole_message_events(orjson.loads(reply.body))))
                 else:
                     await send_bytes(send, 200, reply.body, route_headers)
             else:

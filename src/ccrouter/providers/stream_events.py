@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from ccrouter.providers.base import Usage
 
 Event = tuple[str, dict[str, Any]]
@@ -68,3 +70,37 @@ def block_delta(index: int, delta: dict[str, Any]) -> Event:
 
 def block_stop(index: int) -> Event:
     return "content_block_stop", {"type": "content_block_stop", "index": index}
+
+
+def whole_message_events(message: dict[str, Any]) -> list[Event]:
+    """A complete Anthropic message as the events that would have carried it: for providers that ignore
+    `stream: true` and answer in one piece, so the client still gets the stream it asked for."""
+    raw_usage = message.get("usage")
+    counts: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+    usage = Usage(**{k: v for k, v in counts.items() if k in _USAGE_FIELDS and isinstance(v, int)})
+    events = [message_start(str(message.get("id", "")), str(message.get("model", "")), usage)]
+    for index, block in enumerate(message.get("content") or ()):
+        events += _whole_block(index, block)
+    end = message_end(message.get("stop_reason"), usage, usage_seen=True)
+    end[0][1]["delta"]["stop_sequence"] = message.get("stop_sequence")
+    return events + end
+
+
+_USAGE_FIELDS = frozenset(Usage().as_dict())
+
+
+def _whole_block(index: int, block: dict[str, Any]) -> list[Event]:
+    kind = block.get("type")
+    if kind == "text":
+        opening, deltas = {**block, "text": ""}, [{"type": "text_delta", "text": block.get("text", "")}]
+    elif kind == "thinking":
+        opening = {**block, "thinking": "", "signature": ""}
+        deltas = [{"type": "thinking_delta", "thinking": block.get("thinking", "")}]
+        if block.get("signature"):
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    elif kind == "tool_use":
+        opening = {**block, "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": orjson.dumps(block.get("input") or {}).decode()}]
+    else:  # redacted_thinking, server tool blocks, ...: whole in the start event
+        opening, deltas = block, []
+    return [block_start(index, opening), *(block_delta(index, d) for d in deltas), block_stop(index)]
