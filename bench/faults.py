@@ -4,7 +4,7 @@
     .venv/bin/python bench/faults.py --quick    # 200 + 1,000 requests, 100 concurrent (a smoke run)
 
 Two OpenAI-compatible mocks (fault_upstream.py, one process, CPU 1) stand behind the real ccrouter service
-(`python -m ccrouter.server`, CPU 0): `primary` (Router.default) fails 5% of its requests and `backup`
+(`python -m ccrouter.gateway.server`, CPU 0): `primary` (Router.default) fails 5% of its requests and `backup`
 (fallback.default) 1%, each with a fault drawn from 429 (half with Retry-After: 1), 500, 503, 529, a reset before
 the headers, a reset in the middle of the stream, a stall before the headers and malformed SSE. A small share of
 requests (--doomed-rate) is refused by both mocks on every attempt, so retries run out and the client gets an
@@ -803,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
         env = clean_env({"CCR_HOME": str(home), "HOME": str(home), "PYTHONPATH": pythonpath})
         router = Proc(
             "ccrouter",
-            pinned([a.python, "-m", "ccrouter.server", "--config", str(cfg)], a.router_cpu),
+            pinned([a.python, "-m", "ccrouter.gateway.server", "--config", str(cfg)], a.router_cpu),
             env,
             tmp,
             tmp / "router.log",

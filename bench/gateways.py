@@ -66,7 +66,7 @@ def ccrouter_start(mock_port: int, python: str) -> StartFn:
         src = str(REPO_DIR / "src")
         pythonpath = src + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
         env = {"CCR_HOME": str(home), "HOME": str(home), "PYTHONPATH": pythonpath}
-        return [python, "-m", "ccrouter.server", "--config", str(cfg)], env
+        return [python, "-m", "ccrouter.gateway.server", "--config", str(cfg)], env
 
     return start
 

@@ -71,7 +71,7 @@ def provider() -> Iterator[str]:
 
 
 def ccr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = CCR or [sys.executable, "-m", "ccrouter.cli"]
+    command = CCR or [sys.executable, "-m", "ccrouter.cli.main"]
     return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -144,7 +144,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
-    command = CCR or [sys.executable, "-m", "ccrouter.cli"]
+    command = CCR or [sys.executable, "-m", "ccrouter.cli.main"]
     command = [*command, "statusline"]
 
     with tempfile.TemporaryDirectory(prefix="ccr-statusline-bench-") as tmp, provider() as upstream:

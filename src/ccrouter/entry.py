@@ -3,7 +3,7 @@
 Claude Code runs its statusLine command several times a second and the statusline's budget is 100 ms; importing
 click alone takes about 50 ms here, and the interpreter another 15. So the script's entry point looks at its
 arguments first: `ccr statusline` (or `ccr --config PATH statusline`, the form `ccr code` puts in Claude Code's
-settings) prints the line and exits without loading click; any other command loads `ccrouter.cli` as usual.
+settings) prints the line and exits without loading click; any other command loads `ccrouter.cli.main` as usual.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def statusline_argv(argv: list[str]) -> tuple[bool, str | None]:
         return False, None
     program = os.path.basename(argv[0]).removesuffix(".exe")
     if program != "ccr" and not argv[0].endswith(os.path.join("ccrouter", "cli.py")):
-        return False, None  # not the `ccr` script nor `python -m ccrouter.cli`: leave the importer alone
+        return False, None  # not the `ccr` script nor `python -m ccrouter.cli.main`: leave the importer alone
     args = argv[1:]
     if args == ["statusline"]:
         return True, None
@@ -33,9 +33,9 @@ def main() -> int:
     """The `ccr` console script."""
     matched, config_path = statusline_argv(sys.argv)
     if matched:
-        from ccrouter.statusline import main as statusline
+        from ccrouter.statusline.line import main as statusline
 
         sys.exit(statusline(config_path=os.path.expanduser(config_path) if config_path else None))
-    from ccrouter.cli import main as cli
+    from ccrouter.cli.main import main as cli
 
     return cli()

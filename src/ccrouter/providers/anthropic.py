@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from ccrouter.config import Provider
+from ccrouter.config.model import Provider
 from ccrouter.providers.base import (
     Credentials,
     ForwardRequest,

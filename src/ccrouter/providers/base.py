@@ -14,11 +14,11 @@ from uuid import uuid4
 
 import orjson
 
-from ccrouter.config import Target
+from ccrouter.config.model import Target
 from ccrouter.errors import UpstreamError
 
 if TYPE_CHECKING:
-    from ccrouter.upstream import Upstream
+    from ccrouter.gateway.upstream import Upstream
 
 # The signature of thinking blocks that ccrouter made from another provider's reasoning. Anthropic would reject
 # it (it signs its own thinking), so the Anthropic adapter drops such blocks when a conversation moves there.

@@ -6,10 +6,10 @@ statusline do not pay for them.
 
 from __future__ import annotations
 
-from ccrouter.config import Provider
+from ccrouter.config.model import Provider
 from ccrouter.providers.anthropic import AnthropicAdapter
 from ccrouter.providers.base import Adapter
-from ccrouter.providers.openai_chat import OpenAIChatAdapter
+from ccrouter.providers.openai_chat.adapter import OpenAIChatAdapter
 
 
 def make_adapter(provider: Provider, model: str) -> Adapter:
@@ -17,15 +17,15 @@ def make_adapter(provider: Provider, model: str) -> Adapter:
     if kind == "anthropic":
         return AnthropicAdapter(provider)
     if kind == "gemini":
-        from ccrouter.providers.gemini import GeminiAdapter
+        from ccrouter.providers.gemini.adapter import GeminiAdapter
 
         return GeminiAdapter(provider, model)
     if kind == "vertex-gemini":
-        from ccrouter.providers.gemini_vertex import VertexGeminiAdapter
+        from ccrouter.providers.gemini.vertex import VertexGeminiAdapter
 
         return VertexGeminiAdapter(provider, model)
     if kind == "openai-responses":
-        from ccrouter.providers.openai_responses import ResponsesAdapter
+        from ccrouter.providers.openai_responses.adapter import ResponsesAdapter
 
         return ResponsesAdapter(provider, model)
     return OpenAIChatAdapter(provider, provider.transformers_for(model))

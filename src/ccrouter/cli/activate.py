@@ -1,0 +1,47 @@
+"""`ccr activate`: shell lines that give the current shell the environment `ccr code` gives Claude Code, so that a
+plain `claude` goes through the router: `eval "$(ccr activate)"`.
+
+CCR 1.0.73 prints `export KEY="value"` for ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL, NO_PROXY, DISABLE_TELEMETRY,
+DISABLE_COST_WARNINGS and API_TIMEOUT_MS, `export ANTHROPIC_API_KEY=""`, and `unset CLAUDE_CODE_USE_BEDROCK`. Here
+the values are those of `claude_code.claude_env` (the same as `ccr code`), quoted for the shell (CCR's double
+quotes break on a `$` or `"` in an APIKEY), and the user's own ANTHROPIC_API_KEY is unset rather than emptied.
+`NON_INTERACTIVE_MODE`'s variables (TERM=dumb, CI=true, ...) are left out: they are for Claude Code's process
+only and would change how the whole shell behaves.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+
+from ccrouter.config.model import Config
+from ccrouter.service import control as service
+from ccrouter.service.claude_code import claude_env
+
+# Unset in the shell: the user's own Anthropic key must not go to the router (nor be used instead of it), and
+# Claude Code must not talk to Bedrock (CCR unsets this one too) or Vertex instead of the router.
+UNSET = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX")
+
+
+def activate_env(config: Config, environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """(variables to export, variable names to unset) for a shell whose environment is `environ`."""
+    host = service.client_host(config.host, config.apikey)
+    url = f"http://[{host}]:{config.port}" if ":" in host else f"http://{host}:{config.port}"
+
+    def for_claude(base: Mapping[str, str]) -> dict[str, str]:
+        return claude_env(base, url, host, config.apikey, config.api_timeout_ms, non_interactive=False)
+
+    env = for_claude(environ)
+    fresh = for_claude({})  # every variable it sets, whatever the shell has
+    exports = {key: env[key] for key in fresh}
+    exports.update((key, value) for key, value in env.items() if key not in fresh and environ.get(key) != value)
+    unset = [*UNSET, *(key for key in environ if key not in env and key not in UNSET)]
+    return exports, unset
+
+
+def activate_lines(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """`export KEY=value` and `unset KEY` lines for POSIX shells (bash, zsh, dash)."""
+    exports, unset = activate_env(config, environ)
+    lines = [f"export {key}={shlex.quote(value)}" for key, value in exports.items()]
+    lines += [f"unset {key}" for key in unset]
+    return lines

@@ -1,0 +1,102 @@
+"""A loaded config, described for people: the providers, the routing table, the fallbacks, and what looks wrong.
+
+Used by `ccr config check` (the whole summary) and `ccr model` (the routing table). Never shows a key's value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ccrouter.config.model import ROUTE_KEYS, Config, Target
+
+
+def route_rows(config: Config) -> list[tuple[str, str]]:
+    """(route key, what serves it) for every route, set or not, plus the long-context threshold."""
+    rows: list[tuple[str, str]] = []
+    for key in ROUTE_KEYS:
+        target = config.routes.get(key)
+        if target is not None:
+            value = target.label
+        elif key == "default":
+            value = "(not set: requests no other route takes are refused)"
+        else:
+            value = "(not set: default)"
+        rows.append((key, value))
+    rows.append(("longContextThreshold", f"{config.long_context_threshold} tokens"))
+    return rows
+
+
+def routing_table(config: Config) -> list[str]:
+    lines = ["routes:"]
+    lines += _aligned(route_rows(config))
+    if config.fallback:
+        lines.append("fallback (tried in order when the route's target fails):")
+        lines += _aligned([(key, ", ".join(t.label for t in targets)) for key, targets in config.fallback.items()])
+    return lines
+
+
+def provider_lines(config: Config) -> list[str]:
+    if not config.providers:
+        return ["providers: none"]
+    lines = ["providers:"]
+    rows = []
+    for provider in config.providers.values():
+        count = f"{len(provider.models)} model{'s' if len(provider.models) != 1 else ''}"
+        key = "key set" if provider.api_key else "no key"
+        kind = provider.adapter_kind(provider.models[0])
+        rows.append((provider.name, f"{count}, {kind}, {key}: {provider.api_base_url}"))
+    lines += _aligned(rows)
+    return lines
+
+
+def targets_lines(config: Config) -> list[str]:
+    """Every `provider,model` a route may name."""
+    return [f"  {provider.name},{model}" for provider in config.providers.values() for model in provider.models]
+
+
+def summary(config: Config, path: Path) -> list[str]:
+    return [f"config: {path}", *provider_lines(config), *routing_table(config)]
+
+
+def warnings(config: Config) -> list[str]:
+    """What loads but will not work as the user probably expects."""
+    found: list[str] = []
+    if not config.providers:
+        found.append(
+            "Providers is empty: ccrouter has nowhere to send requests. Add a provider (export a provider key and "
+            "see `ccr init --stdout` for ready-made entries)."
+        )
+    if "default" not in config.routes and config.providers:
+        found.append(
+            "Router.default is not set: requests that no other route takes are refused. "
+            "Set it with `ccr model default provider,model`."
+        )
+    for where, target in _all_targets(config):
+        problem = unservable(target)
+        if problem:
+            found.append(f"{where} is {target.label}: {problem}")
+    return found
+
+
+def _all_targets(config: Config) -> list[tuple[str, Target]]:
+    found = [(f"Router.{key}", target) for key, target in config.routes.items()]
+    for key, targets in config.fallback.items():
+        found += [(f"fallback.{key}[{i}]", target) for i, target in enumerate(targets)]
+    return found
+
+
+def unservable(target: Target) -> str | None:
+    """Why this version of ccrouter cannot serve the target (its transformer has no adapter yet), if so."""
+    from ccrouter.errors import GatewayError
+    from ccrouter.providers.registry import make_adapter
+
+    try:
+        make_adapter(target.provider, target.model)
+    except GatewayError as exc:
+        return exc.message
+    return None
+
+
+def _aligned(rows: list[tuple[str, str]]) -> list[str]:
+    width = max((len(key) for key, _ in rows), default=0)
+    return [f"  {key:<{width}}  {value}" for key, value in rows]

@@ -1,0 +1,198 @@
+"""The ASGI application: HTTP routes, body reading, auth, client-disconnect handling and the lifespan.
+
+Plain ASGI rather than a framework: the hot path is one dict lookup away from the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import Coroutine, MutableMapping
+from typing import Any
+
+from ccrouter import tokens
+from ccrouter.errors import GatewayError
+from ccrouter.gateway.auth import check_api_key, check_origin
+from ccrouter.gateway.journey import Gateway
+from ccrouter.gateway.logs import Logger
+from ccrouter.gateway.reload import ConfigWatcher
+from ccrouter.gateway.responses import Receive, Send, send_bytes, send_error, send_json
+from ccrouter.gateway.upstream import Upstream
+
+SESSIONS_PATH = "/api/sessions/"
+COOLDOWNS_PATH = "/api/cooldowns"
+
+
+class App:
+    def __init__(
+        self,
+        gateway: Gateway,
+        upstream: Upstream,
+        log: Logger,
+        watcher: ConfigWatcher | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.upstream = upstream
+        self.log = log
+        self.watcher = watcher
+        self._background: list[asyncio.Task[None]] = []
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        method, path = scope["method"], scope["path"]
+        if method == "POST" and path.startswith("/v1/messages"):
+            headers = _headers(scope)
+            denied = self._authorize(headers)
+            if denied is not None:
+                await send_error(send, denied)
+                return
+            raw = await self._read_body(receive, send)
+            if raw is None:
+                return
+            if path == "/v1/messages":
+                await self._until_disconnect(self.gateway.messages(headers, raw, send), receive)
+            elif path == "/v1/messages/count_tokens":
+                await self.gateway.count_tokens(raw, send)
+            else:
+                await send_error(send, _not_found(method, path))
+        elif path == "/health" and method in ("GET", "HEAD"):
+            await send_json(send, 200, {"status": "ok"})
+        elif method == "GET" and path == COOLDOWNS_PATH:
+            await self._cooldowns(scope, send)
+        elif method == "GET" and path.startswith(SESSIONS_PATH):
+            await self._session(path[len(SESSIONS_PATH) :], scope, send)
+        elif method == "HEAD" and path in ("/", "/api/hello"):
+            await send_bytes(send, 200, b"", content_type=False)
+        else:
+            await send_error(send, _not_found(method, path))
+
+    async def _session(self, session_id: str, scope: MutableMapping[str, Any], send: Send) -> None:
+        """GET /api/sessions/{id}: what served the session's latest request (for `ccr statusline`)."""
+        denied = self._authorize(_headers(scope))
+        if denied is not None:
+            await send_error(send, denied)
+            return
+        activity = self.gateway.activity.get(session_id)
+        if activity is None:
+            await send_error(
+                send, GatewayError(404, f"No request of session {session_id[:100]!r} yet.", "not_found_error")
+            )
+            return
+        await send_json(send, 200, activity.as_dict())
+
+    async def _cooldowns(self, scope: MutableMapping[str, Any], send: Send) -> None:
+        """GET /api/cooldowns: the targets every route skips for now (for `ccr status`)."""
+        denied = self._authorize(_headers(scope))
+        if denied is not None:
+            await send_error(send, denied)
+            return
+        redact = self.gateway.runtime.redact  # a reason quotes the provider, which may echo its key
+        cooling = self.gateway.cooldowns.all_cooling(time.monotonic())
+        await send_json(send, 200, {"cooling": [{**c.as_dict(), "reason": redact(c.reason)} for c in cooling]})
+
+    def _authorize(self, headers: dict[str, str]) -> GatewayError | None:
+        apikey = self.gateway.runtime.config.apikey
+        return check_api_key(headers, apikey) if apikey else check_origin(headers)
+
+    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+        """The whole request body; None (after answering 413) when it is over MAX_REQUEST_BODY_MB."""
+        limit = self.gateway.runtime.config.max_body_bytes
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body") and len(body) <= limit:
+            return body
+        parts = [body]
+        size = len(body)
+        while size <= limit and message.get("more_body"):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            parts.append(chunk)
+        if size > limit:
+            await send_error(
+                send,
+                GatewayError(
+                    413,
+                    f"The request body is larger than MAX_REQUEST_BODY_MB ({limit / (1024 * 1024):g} MB). "
+                    "Shorten the conversation (/compact), or raise MAX_REQUEST_BODY_MB in the config.",
+                    "request_too_large",
+                ),
+            )
+            return None
+        return b"".join(parts)
+
+    @staticmethod
+    async def _until_disconnect(work: Coroutine[Any, Any, None], receive: Receive) -> None:
+        """Run `work` in this task, cancelling it the moment the client disconnects (which closes the upstream
+        connection too). uvicorn reports a disconnect only through `receive`, so one small task waits on it."""
+        handler = asyncio.current_task()
+        assert handler is not None
+        finished = False
+
+        async def watch() -> None:
+            message = await receive()  # also returns once the response is complete: `finished` tells them apart
+            if not finished and message["type"] == "http.disconnect":
+                handler.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not watcher.done():
+                raise  # cancelled from outside (shutdown), not by a disconnect
+            handler.uncancel()
+        finally:
+            finished = True
+            watcher.cancel()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.upstream.start()
+                # Load the tokenizer vocabulary off the event loop so /health answers at once.
+                asyncio.get_running_loop().run_in_executor(None, _settle)
+                if self.watcher is not None:
+                    self._background.append(asyncio.create_task(self.watcher.run()))
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for task in self._background:
+                    task.cancel()
+                await self.upstream.close()
+                self.log.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _headers(scope: MutableMapping[str, Any]) -> dict[str, str]:
+    """The request headers by lower-case name (ASGI servers give them lower-cased)."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _settle() -> None:
+    """Start-up work that can wait: the tokenizer vocabulary, then taking everything loaded so far out of the
+    garbage collector's sight. Each request allocates a few thousand short-lived containers (a parsed
+    conversation); with the default thresholds the collector ran several times per large request and
+    re-scanned every long-lived object each time."""
+    tokens.preload()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
+def _not_found(method: str, path: str) -> GatewayError:
+    return GatewayError(
+        404,
+        f"{method} {path[:200]} is not an endpoint of ccrouter. It serves POST /v1/messages, "
+        "POST /v1/messages/count_tokens and GET /health.",
+        "not_found_error",
+    )

@@ -1,0 +1,83 @@
+"""Hot reload: watch the config file and swap in a new `Runtime` when a valid change lands.
+
+Requests in flight keep the runtime they started with (the gateway reads it once per request). An invalid
+change keeps the old config serving and logs the exact error. Keys that only a restart can apply (where the
+service listens, and dropping APIKEY, which would leave a non-loopback listener without a key) are refused the
+same way, with `ccr restart` named as the fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from ccrouter.config.model import Config, load_config
+from ccrouter.errors import ConfigError
+from ccrouter.gateway.journey import Gateway, Runtime
+from ccrouter.gateway.logs import LEVELS, Logger, Redactor
+
+DEFAULT_POLL_S = 0.5
+
+FileStamp = tuple[int, int, int]  # inode, size, mtime in ns
+
+
+def file_stamp(path: Path) -> FileStamp | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    """What in `new` cannot take effect without restarting the service."""
+    reasons = []
+    if (new.host, new.port) != (old.host, old.port):
+        reasons.append("HOST/PORT (where the service listens)")
+    if old.apikey and not new.apikey:
+        reasons.append("removing APIKEY (the service may be listening beyond loopback)")
+    if new.log != old.log:
+        reasons.append("LOG (opening or closing the log file)")
+    return reasons
+
+
+class ConfigWatcher:
+    def __init__(self, gateway: Gateway, log: Logger, poll_s: float = DEFAULT_POLL_S) -> None:
+        self.gateway = gateway
+        self.log = log
+        self.poll_s = poll_s
+        path = gateway.runtime.config.path
+        self.path = path
+        self._stamp = file_stamp(path) if path else None
+
+    async def run(self) -> None:
+        if self.path is None:
+            return
+        while True:
+            await asyncio.sleep(self.poll_s)
+            stamp = file_stamp(self.path)
+            if stamp is None or stamp == self._stamp:
+                continue  # unchanged, or mid-save (editors replace files): look again next time
+            self._stamp = stamp
+            self.reload()
+
+    def reload(self) -> bool:
+        """Load the file and swap it in; False (old config kept, error logged) when it cannot be used."""
+        assert self.path is not None
+        current = self.gateway.runtime.config
+        try:
+            config = load_config(self.path)
+            blocked = restart_only_changes(current, config)
+            if blocked:
+                raise ConfigError(f"{', '.join(blocked)} changed; run `ccr restart` to apply that.")
+            runtime = Runtime(config)
+        except ConfigError as exc:
+            self.log.error("config change not applied; the previous config keeps serving", error=str(exc))
+            return False
+        self.gateway.runtime = runtime
+        self.log.threshold = LEVELS[config.log_level]
+        # Keep redacting the old keys too: requests in flight still use them, and so may their errors.
+        self.log.redact = Redactor([*self.log.redact.secrets, *runtime.redact.secrets])
+        self.log.info("config reloaded", config=str(self.path), routes={k: t.label for k, t in config.routes.items()})
+        return True

@@ -1,0 +1,78 @@
+"""Run the router in the foreground: load the config, build the app, serve it with uvicorn.
+
+`python -m ccrouter.gateway.server [--config PATH] [--host H] [--port N]`; `ccr start` runs this in the background.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ccrouter.config.model import Config, load_config
+from ccrouter.errors import ConfigError
+from ccrouter.gateway.app import App
+from ccrouter.gateway.auth import bind_host
+from ccrouter.gateway.journey import DEFAULT_PING_INTERVAL_S, Gateway, Runtime
+from ccrouter.gateway.logs import Logger
+from ccrouter.gateway.reload import ConfigWatcher
+from ccrouter.gateway.upstream import Upstream
+
+
+def build_app(config: Config, ping_interval_s: float = DEFAULT_PING_INTERVAL_S) -> App:
+    runtime = Runtime(config)
+    log = Logger(config.home / "logs" if config.log else None, config.log_level, runtime.redact, echo=sys.stderr)
+    upstream = Upstream()
+    gateway = Gateway(runtime, upstream, log, ping_interval_s=ping_interval_s)
+    return App(gateway, upstream, log, ConfigWatcher(gateway, log))
+
+
+def serve(config: Config, host: str | None = None, port: int | None = None) -> None:
+    import uvicorn
+
+    listen_host, warning = bind_host(host or config.host, config.apikey)
+    app = build_app(config, ping_interval_s=_ping_interval(config))
+    if warning:
+        app.log.warn(warning)
+    app.log.info("starting", host=listen_host, port=port or config.port, config=str(config.path))
+    uvicorn.run(
+        app,
+        host=listen_host,
+        port=port or config.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=75,
+        server_header=False,
+        date_header=False,
+        proxy_headers=False,  # no proxy in front of a local router: skip uvicorn's per-request middleware
+    )
+
+
+def _ping_interval(config: Config) -> float:
+    value = config.raw.get("PING_INTERVAL_MS")
+    return value / 1000 if isinstance(value, int) and value > 0 else DEFAULT_PING_INTERVAL_S
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ccrouter.gateway.server", description="Run ccrouter in the foreground.")
+    parser.add_argument("--config", type=Path, default=None, help="config file (default $CCR_HOME/config.json)")
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        serve(config, args.host, args.port)
+    except ConfigError as exc:
+        print(f"ccrouter: config error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"ccrouter: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

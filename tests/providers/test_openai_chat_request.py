@@ -1,0 +1,187 @@
+"""Anthropic Messages -> OpenAI chat completions requests (openai_chat_request)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from ccrouter.providers.openai_chat.request import build_chat_request, reasoning_effort
+from tests.support.fixture_cases import read_json
+from tests.support.openai_chat_cases import cases, translate_request
+from tests.support.paths import FIXTURES_DIR
+
+REQUEST_CASES = cases("anthropic_request.json")
+CLAUDE_CODE = FIXTURES_DIR / "claude_code"
+ALLOWED_KEYS = {
+    "model",
+    "messages",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "reasoning_effort",
+    "stream",
+    "stream_options",
+}
+ANTHROPIC_ONLY = {
+    "cache_control",
+    "defer_loading",
+    "metadata",
+    "context_management",
+    "output_config",
+    "safeguards",
+    "service_tier",
+    "container",
+    "mcp_servers",
+    "betas",
+    "thinking",
+    "top_k",
+    "system",
+    "stop_sequences",
+    "input_schema",
+}
+
+
+def _keys(value: Any) -> set[str]:
+    """Every object key anywhere in `value`, outside tool parameter schemas."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.add(key)
+            if key != "parameters":
+                found |= _keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _keys(item)
+    return found
+
+
+def test_there_are_request_cases() -> None:
+    assert len(REQUEST_CASES) >= 15
+
+
+@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda p: p.name)
+def test_request_fixture(case: Path) -> None:
+    assert translate_request(case) == read_json(case / "expected_openai_request.json")
+
+
+@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda p: p.name)
+def test_request_is_whitelisted_and_body_untouched(case: Path) -> None:
+    body = read_json(case / "anthropic_request.json")
+    before = copy.deepcopy(body)
+    out = build_chat_request(body, "m")
+    assert body == before
+    assert set(out) <= ALLOWED_KEYS
+    assert not _keys(out) & ANTHROPIC_ONLY
+
+
+@pytest.mark.parametrize(
+    ("thinking", "output_config", "effort"),
+    [
+        (None, None, None),
+        ({"type": "disabled"}, None, None),
+        ({"type": "enabled", "budget_tokens": 1024}, None, "low"),
+        ({"type": "enabled", "budget_tokens": 1025}, None, "medium"),
+        ({"type": "enabled", "budget_tokens": 8192}, None, "medium"),
+        ({"type": "enabled", "budget_tokens": 8193}, None, "high"),
+        ({"type": "enabled"}, None, "medium"),
+        ({"type": "adaptive"}, None, "medium"),
+        ({"type": "adaptive"}, {"effort": "low"}, "low"),
+        ({"type": "adaptive", "display": "omitted"}, {"effort": "high"}, "high"),
+        ({"type": "adaptive"}, {"effort": "max"}, "high"),
+        ({"type": "adaptive"}, {"effort": "bogus"}, "medium"),
+        ({"type": "adaptive"}, {"format": {"type": "json_schema"}}, "medium"),
+        ({"type": "disabled"}, {"effort": "high"}, None),
+    ],
+)
+def test_reasoning_effort(thinking: Any, output_config: Any, effort: str | None) -> None:
+    assert reasoning_effort(thinking, output_config) == effort
+
+
+def test_stream_false_and_empty_stop_are_not_sent() -> None:
+    body = {"model": "x", "max_tokens": 5, "stream": False, "stop_sequences": [], "messages": []}
+    assert build_chat_request(body, "m") == {"model": "m", "messages": [], "max_tokens": 5}
+
+
+def test_tool_error_without_text_and_unknown_blocks() -> None:
+    body = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": 12, "is_error": True},
+                    {"type": "search_result", "source": "x", "title": "t", "content": []},
+                ],
+            },
+            {"role": "assistant", "content": [{"type": "server_tool_use", "id": "s", "name": "web_search"}]},
+        ]
+    }
+    assert build_chat_request(body, "m")["messages"] == [
+        {"role": "tool", "tool_call_id": "12", "content": "[tool error] "},
+        {"role": "assistant", "content": ""},
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Real Claude Code 2.1.332 bodies (tests/fixtures/claude_code): the shapes the gateway sees every day.
+
+CAPTURES = sorted(p for p in CLAUDE_CODE.glob("*.json") if not p.name.endswith(".headers.json"))
+
+
+@pytest.mark.parametrize("path", [p for p in CAPTURES if not p.name.startswith("count_tokens")], ids=lambda p: p.stem)
+def test_claude_code_capture(path: Path) -> None:
+    body = read_json(path)
+    out = build_chat_request(body, "deepseek-chat")
+    assert set(out) <= ALLOWED_KEYS
+    assert not _keys(out) & ANTHROPIC_ONLY
+    assert b"cache_control" not in orjson.dumps(out["messages"])
+    assert out["model"] == "deepseek-chat"
+    assert out["max_tokens"] == body["max_tokens"]
+    assert out["messages"][0]["role"] == "system"
+    assert out["messages"][0]["content"].startswith("x-anthropic-billing-header")
+    tools = [t["name"] for t in body.get("tools", []) if "type" not in t]
+    assert [t["function"]["name"] for t in out.get("tools", [])] == tools
+    assert out.get("stream", False) == body.get("stream", False)
+
+
+def test_claude_code_tool_result_followup() -> None:
+    body = read_json(CLAUDE_CODE / "tool_result_followup.json")
+    out = build_chat_request(body, "deepseek-reasoner")
+    roles = [m["role"] for m in out["messages"]]
+    assert roles == ["system", "user", "system", "assistant", "tool"]
+    tool_use = body["messages"][2]["content"][1]
+    assert out["messages"][3] == {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": tool_use["id"],
+                "type": "function",
+                "function": {"name": "Bash", "arguments": orjson.dumps(tool_use["input"]).decode()},
+            }
+        ],
+        "reasoning_content": "",  # the signed, empty (display: omitted) thinking block: DeepSeek needs the field
+    }
+    result = body["messages"][3]["content"][0]
+    assert out["messages"][4] == {"role": "tool", "tool_call_id": tool_use["id"], "content": result["content"]}
+    assert out["reasoning_effort"] == "medium"
+    assert out["stream_options"] == {"include_usage": True}
+
+
+def test_claude_code_thinking_budget() -> None:
+    body = read_json(CLAUDE_CODE / "thinking_budget.json")
+    assert body["thinking"]["budget_tokens"] == 4000
+    assert build_chat_request(body, "m")["reasoning_effort"] == "medium"
+
+
+def test_claude_code_model_probe() -> None:
+    out = build_chat_request(read_json(CLAUDE_CODE / "model_probe.json"), "m")
+    assert out["max_tokens"] == 1
+    assert "tools" not in out and "stream" not in out and "reasoning_effort" not in out

@@ -1,0 +1,108 @@
+"""service.py in-process: pid file, process checks, client address, Claude Code's environment and executable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ccrouter.service import claude_code
+from ccrouter.service import control as service
+from ccrouter.service.control import PidInfo, ServiceError
+
+
+def test_pid_file_round_trip_and_guarded_removal(tmp_path: Path) -> None:
+    info = PidInfo(pid=1234, host="127.0.0.1", port=3456, config="/x/config.json", started_at=1.5, proc_start=99)
+    service.write_pid_file(tmp_path, info)
+    assert service.read_pid_file(tmp_path) == info
+    service.remove_pid_file(tmp_path, pid=999)  # someone else's: kept
+    assert service.pid_path(tmp_path).exists()
+    service.remove_pid_file(tmp_path, pid=1234)
+    assert service.read_pid_file(tmp_path) is None
+
+
+@pytest.mark.parametrize("text", ["", "[]", '{"pid": "abc", "host": "h", "port": 1}', '{"host": "h"}'])
+def test_corrupt_pid_file_raises_value_error(tmp_path: Path, text: str) -> None:
+    service.pid_path(tmp_path).write_text(text)
+    with pytest.raises(ValueError):
+        service.read_pid_file(tmp_path)
+    assert service.status(tmp_path).state == "stopped"
+    assert not service.pid_path(tmp_path).exists()
+
+
+def test_process_checks() -> None:
+    me = os.getpid()
+    assert service.pid_alive(me)
+    start = service.proc_start_time(me)
+    assert start is not None
+    assert service.is_alive(PidInfo(me, "127.0.0.1", 1, "", 0, proc_start=start))
+    assert not service.is_alive(PidInfo(me, "127.0.0.1", 1, "", 0, proc_start=start + 1))  # a reused pid
+
+
+def test_a_zombie_counts_as_gone() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 10
+        while service.pid_alive(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)  # exited but not reaped yet: a zombie
+        assert not service.pid_alive(child.pid)
+    finally:
+        child.wait()
+    assert not service.pid_alive(child.pid)
+
+
+@pytest.mark.parametrize(
+    ("host", "apikey", "expected"),
+    [
+        ("127.0.0.1", None, "127.0.0.1"),
+        ("0.0.0.0", "k", "127.0.0.1"),
+        ("::", "k", "127.0.0.1"),
+        ("localhost", None, "127.0.0.1"),
+        ("::1", None, "::1"),
+        ("192.168.1.5", None, "127.0.0.1"),  # no APIKEY: the server binds loopback only
+        ("192.168.1.5", "k", "192.168.1.5"),
+    ],
+)
+def test_client_host(host: str, apikey: str | None, expected: str) -> None:
+    assert service.client_host(host, apikey) == expected
+
+
+def test_pid_info_url_brackets_ipv6() -> None:
+    assert PidInfo(1, "::1", 3456, "", 0).url == "http://[::1]:3456"
+
+
+def test_claude_env() -> None:
+    base = {"ANTHROPIC_API_KEY": "sk-ant-x", "PATH": "/bin", "no_proxy": "corp.example", "TERM": "xterm"}
+    env = claude_code.claude_env(base, "http://127.0.0.1:3456", "127.0.0.1", None, 600000, non_interactive=False)
+    assert "ANTHROPIC_API_KEY" not in env
+    assert env["ANTHROPIC_AUTH_TOKEN"] == "test"
+    assert env["NO_PROXY"] == "127.0.0.1"
+    assert env["no_proxy"] == "127.0.0.1,corp.example"
+    assert env["TERM"] == "xterm" and "CI" not in env
+    assert base["ANTHROPIC_API_KEY"] == "sk-ant-x"  # the caller's mapping is untouched
+
+    env = claude_code.claude_env(base, "http://10.0.0.2:1", "10.0.0.2", "key", 5, non_interactive=True)
+    assert env["ANTHROPIC_AUTH_TOKEN"] == "key"
+    assert env["API_TIMEOUT_MS"] == "5"
+    assert env["NO_PROXY"] == "127.0.0.1,10.0.0.2"
+    assert (env["CI"], env["FORCE_COLOR"], env["NODE_NO_READLINE"], env["TERM"]) == ("true", "0", "1", "dumb")
+
+
+def test_find_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exe = tmp_path / "claude"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    assert claude_code.find_claude(str(exe)) == str(exe)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert claude_code.find_claude(None) == str(exe)
+    assert claude_code.find_claude("claude") == str(exe)
+    exe.chmod(0o644)
+    with pytest.raises(ServiceError, match="not executable") as info:
+        claude_code.find_claude(str(exe))
+    assert info.value.exit_code == 127
+    with pytest.raises(ServiceError, match="npm install -g @anthropic-ai/claude-code"):
+        claude_code.find_claude(None)

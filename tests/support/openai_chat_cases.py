@@ -1,0 +1,104 @@
+"""Fixture cases for the OpenAI chat translation tests, and a reviewer-driven way to update them.
+
+Each folder under tests/fixtures/openai_chat/ is one case, recognised by its input file:
+
+- `anthropic_request.json` -> `expected_openai_request.json` (optional `options.json`: {"reasoning_echo": false})
+- `openai_response.json` -> `expected_anthropic.json`
+- `openai_stream.jsonl` (one chunk per line, sent as `data:` lines) or `stream.sse` (raw bytes) ->
+  `expected_events.jsonl` (one `{"event", "data"}` per line), `expected_state.json` (usage, stop_reason) and
+  `expected_sdk_message.json` (what the official anthropic SDK's `messages.stream` makes of the events)
+
+Run `python tests/openai_chat_cases.py` to see what the code produces now: for every expected file that is
+missing or differs it writes `<expected>.new` beside it and never touches the expected file itself. Review the
+`.new` file, then rename it over the expected one by hand.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ccrouter.providers.openai_chat.adapter import ChatStreamTranslator
+from ccrouter.providers.openai_chat.request import build_chat_request
+from ccrouter.providers.openai_chat.response import completion_to_message
+from ccrouter.providers.openai_chat.stream import ChatStreamState
+from tests.support.paths import FIXTURES_DIR
+
+if not __package__:  # run as `python tests/openai_chat_cases.py`: the repository root holds the `tests` package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.support.fixture_cases import (
+    cases_in,
+    counter_ids,
+    decode_events,
+    dump_json,
+    feed_all,
+    read_json,
+    read_options,
+    reads_of_events,
+    stream_files,
+    translator_state,
+    write_proposals,
+)
+
+FIXTURES = FIXTURES_DIR / "openai_chat"
+MODEL = "test-model"
+INPUT_TOKENS = 42  # the local estimate handed to the translators
+
+
+def cases(input_name: str) -> list[Path]:
+    return cases_in(FIXTURES, input_name)
+
+
+def translate_request(case: Path) -> dict[str, Any]:
+    opts = read_options(case)
+    body = read_json(case / "anthropic_request.json")
+    return build_chat_request(body, opts.get("model", MODEL), reasoning_echo=opts.get("reasoning_echo", True))
+
+
+def translate_response(case: Path) -> dict[str, Any]:
+    completion = read_json(case / "openai_response.json")
+    return completion_to_message(completion, MODEL, INPUT_TOKENS, counter_ids())
+
+
+def stream_bytes(case: Path) -> bytes:
+    """The provider's stream as it comes over the wire."""
+    raw = case / "stream.sse"
+    if raw.exists():
+        return raw.read_bytes()
+    lines = (case / "openai_stream.jsonl").read_bytes().splitlines()
+    return b"".join(b"data: " + line + b"\n\n" for line in lines if line.strip())
+
+
+def stream_reads(case: Path) -> list[bytes]:
+    """The provider's stream as separate reads, one SSE event each (as a provider pacing its tokens sends it)."""
+    return reads_of_events(stream_bytes(case))
+
+
+def run_stream(pieces: Iterable[bytes]) -> tuple[bytes, ChatStreamTranslator]:
+    """Feed the pieces to a fresh translator, then finish it; returns the Anthropic SSE bytes."""
+    translator = ChatStreamTranslator(ChatStreamState(MODEL, INPUT_TOKENS, make_id=counter_ids()))
+    return feed_all(translator, pieces), translator
+
+
+def translate_stream(case: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    out, translator = run_stream(stream_reads(case))
+    return decode_events(out), translator_state(translator)
+
+
+def produced(case: Path) -> dict[str, bytes]:
+    """Expected file name -> the bytes the code produces now, for every input the case has."""
+    files: dict[str, bytes] = {}
+    if (case / "anthropic_request.json").exists():
+        files["expected_openai_request.json"] = dump_json(translate_request(case))
+    if (case / "openai_response.json").exists():
+        files["expected_anthropic.json"] = dump_json(translate_response(case))
+    if (case / "stream.sse").exists() or (case / "openai_stream.jsonl").exists():
+        files.update(stream_files(*run_stream(stream_reads(case))))
+    return files
+
+
+if __name__ == "__main__":
+    sys.exit(write_proposals(FIXTURES, produced))
