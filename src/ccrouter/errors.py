@@ -1,14 +1,15 @@
-"""The error tree, and its one conversion to Anthropic's error shape.
+"""The error tree: every failure ccrouter reports on purpose, and its one conversion to Anthropic's error shape.
 
 Every failure a client can see is a `GatewayError`: it carries the HTTP status, the Anthropic error type and a
-message that says what happened and what to do next. Messages never hold stack traces or secrets.
+message that says what happened and what to do next. Every failure the `ccr` command reports carries the exit code
+it ends with; the CLI turns any `CcrouterError` into `ccr: <message>` and that code in one place. Messages never
+hold stack traces or secrets. Standard library only: the fast commands import it.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
-
-import orjson
 
 # HTTP status -> Anthropic error type, as Anthropic's own API answers.
 _TYPE_BY_STATUS = {
@@ -34,11 +35,30 @@ def error_type_for_status(status: int) -> str:
 
 
 class CcrouterError(Exception):
-    """Base of every error ccrouter raises on purpose."""
+    """Base of every error ccrouter raises on purpose. `exit_code` is what `ccr` exits with when it reports it."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class ConfigError(CcrouterError):
     """The configuration cannot be used. The message names the key path and the fix."""
+
+    exit_code = 2
+
+
+class UserCodeError(CcrouterError):
+    """A user's Python file (custom router, transformer plugin) cannot be loaded. The message names the file."""
+
+    exit_code = 2
+
+
+class ServiceError(CcrouterError):
+    """The background service could not be started, stopped or reached. The message says why and what to do."""
 
 
 class GatewayError(CcrouterError):
@@ -79,4 +99,4 @@ def error_body(error_type: str, message: str) -> dict[str, Any]:
 
 
 def error_json(error_type: str, message: str) -> bytes:
-    return orjson.dumps(error_body(error_type, message))
+    return json.dumps(error_body(error_type, message), ensure_ascii=False, separators=(",", ":")).encode()
