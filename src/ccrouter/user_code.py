@@ -1,4 +1,8 @@
-"""Loading the user's own Python files: custom routers and transformer plugins."""
+"""Loading the user's own Python files: custom routers and transformer plugins.
+
+A file that cannot be loaded raises `ccrouter.errors.UserCodeError`, whose message names the file and the reason,
+never a stack trace.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-
-class UserCodeError(Exception):
-    """The user's file could not be loaded; the message says why, without a stack trace."""
+from ccrouter.errors import UserCodeError
 
 
 def load_user_module(path: str) -> ModuleType:

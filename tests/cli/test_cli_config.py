@@ -92,7 +92,7 @@ def test_explicit_config_path(ccr: CcrHome, tmp_path: Path, how: str) -> None:
         (json.dumps(good_config(Router={"default": "deepseek,gpt-4"})), "Router.default names model 'gpt-4'"),
         (json.dumps(good_config(fallback={"think": ["ollama,nope"]})), "fallback.think[0] names model 'nope'"),
         (json.dumps(good_config(APIKEY="$CCR_TEST_UNSET_VARIABLE")), "APIKEY references $CCR_TEST_UNSET_VARIABLE"),
-        (json.dumps(good_config(PORT="eighty")), "PORT must be a non-negative whole number"),
+        (json.dumps(good_config(PORT="eighty")), "PORT is 'eighty'; it must be a whole number, 0 or more"),
         ('{ "Providers": [ }', "is not valid JSON5"),
     ],
 )

@@ -10,7 +10,7 @@ from pathlib import Path
 import json5
 import pytest
 
-from ccrouter.config.model import load_config
+from ccrouter.config.loading import load_config
 from ccrouter.config.starter import CATALOGUE
 from tests.support.ccr_cli import CcrHome
 from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, error_reply, json_reply

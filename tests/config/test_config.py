@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from ccrouter.config.model import load_config, parse_config
+from ccrouter.config.loading import load_config, parse_config
+from ccrouter.config.scenarios import Scenario
 from ccrouter.errors import ConfigError
 from tests.support.paths import EXAMPLES_DIR
 
@@ -205,3 +206,60 @@ def test_missing_file_and_bad_syntax(tmp_path: Path) -> None:
     bad.write_text("{ Providers: [ }")
     with pytest.raises(ConfigError, match="not valid JSON5"):
         load_config(bad)
+
+
+def test_ping_interval_is_read_and_checked() -> None:
+    assert parse(base()).ping_interval_ms == 10_000
+    assert parse(base(PING_INTERVAL_MS=250)).ping_interval_ms == 250
+    assert parse(base(PING_INTERVAL_MS="$PING"), {"PING": "500"}).ping_interval_ms == 500
+    for bad in (0, -5, "soon", 1.5, True, {}):
+        message = refused(base(PING_INTERVAL_MS=bad))
+        assert message.startswith("PING_INTERVAL_MS is ") and "a whole number of milliseconds, 1 or more" in message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"PORT": "eighty"}, "PORT is 'eighty'; it must be a whole number, 0 or more, like 3456."),
+        ({"LOG": 2}, "LOG is 2; it must be true or false."),
+        ({"Router": {"default": "deepseek,deepseek-chat", "longContextThreshold": -1}}, "Router.longContextThreshold"),
+        ({"RETRY": {"max_retries": "x"}}, "RETRY.max_retries is 'x'; it must be a whole number, 0 or more"),
+        ({"MAX_REQUEST_BODY_MB": "Infinity"}, "MAX_REQUEST_BODY_MB is 'Infinity'; it must be a positive number"),
+    ],
+)
+def test_one_set_of_rules_for_single_values(overrides: dict[str, Any], message: str) -> None:
+    assert message in refused(base(**overrides))
+
+
+def test_numbers_may_come_from_variables_everywhere() -> None:
+    config = parse(
+        base(RETRY={"max_retries": "$RETRIES"}, MAX_REQUEST_BODY_MB="$MB", API_TIMEOUT_MS="${TIMEOUT}", LOG="$LOG"),
+        {"RETRIES": "4", "MB": "1.5", "TIMEOUT": "1000", "LOG": "false"},
+    )
+    assert config.retry.max_retries == 4 and config.max_body_bytes == int(1.5 * 1024 * 1024)
+    assert config.api_timeout_ms == 1000 and config.log is False
+
+
+def test_routes_and_fallbacks_are_keyed_by_scenario() -> None:
+    config = parse(base(Router={"default": ["deepseek,deepseek-chat", "ollama,qwen"]}, fallback={"think": []}))
+    assert list(config.routes) == [Scenario.DEFAULT] and config.routes["default"].label == "deepseek,deepseek-chat"
+    assert all(type(key) is Scenario for key in config.fallback)
+    assert [t.label for t in config.fallback[Scenario.DEFAULT]] == ["ollama,qwen"]
+
+
+def test_edit_route_and_user_code_errors_are_in_the_error_tree(tmp_path: Path) -> None:
+    from ccrouter.config.json5_edit import EditError, set_string_member
+    from ccrouter.config.route_edit import RouteError, route_key
+    from ccrouter.errors import CcrouterError, UserCodeError
+    from ccrouter.user_code import load_user_module
+
+    with pytest.raises(RouteError) as route:
+        route_key("sometimes")
+    assert isinstance(route.value, CcrouterError) and route.value.exit_code == 2
+    assert RouteError("write failed", 1).exit_code == 1
+    with pytest.raises(EditError) as edit:
+        set_string_member("[1]", ("Router",), "default", "a,b")
+    assert isinstance(edit.value, CcrouterError)
+    with pytest.raises(UserCodeError) as user_code:
+        load_user_module(str(tmp_path / "missing.py"))
+    assert user_code.value.exit_code == 2

@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ccrouter.config.model import TransformerUse, parse_config
+from ccrouter.config.loading import parse_config
+from ccrouter.config.model import TransformerUse
+from ccrouter.config.transformers import TRANSFORMERS, Kind
 from ccrouter.errors import ConfigError, UpstreamError
 from ccrouter.providers.openai_chat.adapter import OpenAIChatAdapter
 from ccrouter.providers.openai_chat.refusals import (
@@ -22,7 +24,7 @@ from ccrouter.providers.openai_chat.refusals import (
     capability_hint,
 )
 from ccrouter.providers.openai_chat.stream import ChatStreamState
-from ccrouter.providers.openai_chat.tweaks.chain import BUILTIN, NO_TWEAKS, FilteredStreamState, build_chain
+from ccrouter.providers.openai_chat.tweaks.chain import NO_TWEAKS, FilteredStreamState, build_chain
 from ccrouter.providers.openai_chat.tweaks.params import without_cache_control
 from ccrouter.providers.openai_chat.tweaks.think_tags import THINK_TAGS, TagSplitter, ask_for_reasoning
 from ccrouter.providers.openai_chat.tweaks.tool_arguments import RepairArguments, repair_arguments
@@ -68,7 +70,8 @@ def test_every_tweak_has_a_fixture_case() -> None:
     used: set[str] = set()
     for case in FIXTURES.iterdir():
         used |= _names_in(read_json(case / "uses.json")["transformer"])
-    assert set(BUILTIN) <= used, set(BUILTIN) - used
+    tweaks = {entry.name for entry in TRANSFORMERS.values() if entry.kind is Kind.TWEAK and entry.factory is not None}
+    assert tweaks <= used, tweaks - used
 
 
 # ---------------------------------------------------------------------------------------------------------------

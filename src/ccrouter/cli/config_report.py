@@ -1,27 +1,27 @@
 """A loaded config, described for people: the providers, the routing table, the fallbacks, and what looks wrong.
 
-Used by `ccr config check` (the whole summary) and `ccr model` (the routing table). Never shows a key's value.
+Used by `ccr config check` and `ccr init` (providers, routes, warnings) and `ccr model` (the routing table). It reads
+the loaded config only: nothing is built or contacted, and a key's value is never shown.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ccrouter.config.model import ROUTE_KEYS, Config, Target
+from ccrouter.config.model import Config
+from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
 
 
 def route_rows(config: Config) -> list[tuple[str, str]]:
-    """(route key, what serves it) for every route, set or not, plus the long-context threshold."""
+    """(route, what serves it) for every route, set or not, plus the long-context threshold."""
     rows: list[tuple[str, str]] = []
-    for key in ROUTE_KEYS:
-        target = config.routes.get(key)
+    for scenario in ROUTE_SCENARIOS:
+        target = config.routes.get(scenario)
         if target is not None:
             value = target.label
-        elif key == "default":
+        elif scenario is Scenario.DEFAULT:
             value = "(not set: requests no other route takes are refused)"
         else:
             value = "(not set: default)"
-        rows.append((key, value))
+        rows.append((scenario, value))
     rows.append(("longContextThreshold", f"{config.long_context_threshold} tokens"))
     return rows
 
@@ -54,10 +54,6 @@ def targets_lines(config: Config) -> list[str]:
     return [f"  {provider.name},{model}" for provider in config.providers.values() for model in provider.models]
 
 
-def summary(config: Config, path: Path) -> list[str]:
-    return [f"config: {path}", *provider_lines(config), *routing_table(config)]
-
-
 def warnings(config: Config) -> list[str]:
     """What loads but will not work as the user probably expects."""
     found: list[str] = []
@@ -66,35 +62,12 @@ def warnings(config: Config) -> list[str]:
             "Providers is empty: ccrouter has nowhere to send requests. Add a provider (export a provider key and "
             "see `ccr init --stdout` for ready-made entries)."
         )
-    if "default" not in config.routes and config.providers:
+    if Scenario.DEFAULT not in config.routes and config.providers:
         found.append(
             "Router.default is not set: requests that no other route takes are refused. "
             "Set it with `ccr model default provider,model`."
         )
-    for where, target in _all_targets(config):
-        problem = unservable(target)
-        if problem:
-            found.append(f"{where} is {target.label}: {problem}")
     return found
-
-
-def _all_targets(config: Config) -> list[tuple[str, Target]]:
-    found = [(f"Router.{key}", target) for key, target in config.routes.items()]
-    for key, targets in config.fallback.items():
-        found += [(f"fallback.{key}[{i}]", target) for i, target in enumerate(targets)]
-    return found
-
-
-def unservable(target: Target) -> str | None:
-    """Why this version of ccrouter cannot serve the target (its transformer has no adapter yet), if so."""
-    from ccrouter.errors import GatewayError
-    from ccrouter.providers.registry import make_adapter
-
-    try:
-        make_adapter(target.provider, target.model)
-    except GatewayError as exc:
-        return exc.message
-    return None
 
 
 def _aligned(rows: list[tuple[str, str]]) -> list[str]:

@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 
 import json5
 
+from ccrouter.errors import CcrouterError
 
-class EditError(Exception):
-    """The text cannot be edited safely in place."""
+
+class EditError(CcrouterError):
+    """The text cannot be edited safely in place. Callers fall back to rewriting the document (`ccr` exits 1 if
+    one ever reaches it: not the user's doing)."""
 
 
 @dataclass

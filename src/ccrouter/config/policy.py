@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ccrouter.config.scalars import read_positive_number, read_typed, read_whole_number
 from ccrouter.errors import ConfigError
 
 
@@ -57,26 +58,15 @@ def cooldown_policy(data: Mapping[str, Any]) -> CooldownPolicy:
 
 
 def max_body_bytes(data: Mapping[str, Any]) -> int:
-    value = data.get("MAX_REQUEST_BODY_MB", DEFAULT_MAX_BODY_MB)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"MAX_REQUEST_BODY_MB is {value!r}; it must be a positive number of megabytes, like 64.")
-    return int(value * 1024 * 1024)
+    megabytes = read_positive_number(data, "MAX_REQUEST_BODY_MB", DEFAULT_MAX_BODY_MB, unit="megabytes")
+    return int(megabytes * 1024 * 1024)
 
 
 def _fields(data: Mapping[str, Any], key: str, defaults: RetryPolicy | CooldownPolicy) -> dict[str, int]:
-    block = data.get(key, {})
-    if not isinstance(block, dict):
-        raise ConfigError(f"{key} must be an object, like {{{', '.join(_example(defaults))}}}.")
     known = defaults.__slots__
-    values: dict[str, int] = {}
-    for name, value in block.items():
+    example = "{" + ", ".join(f'"{name}": {getattr(defaults, name)}' for name in known) + "}"
+    block: dict[str, Any] = read_typed(data, key, dict, {}, like=example)
+    for name in block:
         if name not in known:
             raise ConfigError(f"{key}.{name} is not a setting; use {', '.join(known)}.")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{key}.{name} is {value!r}; it must be a whole number, 0 or more.")
-        values[name] = value
-    return values
-
-
-def _example(defaults: RetryPolicy | CooldownPolicy) -> list[str]:
-    return [f'"{name}": {getattr(defaults, name)}' for name in defaults.__slots__]
+    return {name: read_whole_number(block, name, getattr(defaults, name), prefix=f"{key}.") for name in block}

@@ -5,6 +5,7 @@ anything is written. The old file is copied to `config.json.<YYYYmmdd-HHMMSS>.ba
 textual change of the one `Router` value (comments and formatting stay), written to a temporary file in the same
 directory and swapped in with `os.replace`, so the file is never half-written. The result is read back and
 loaded; if that fails the old bytes are put back. A running service sees the new file and hot-reloads it.
+Anything that stops the change raises `RouteError`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
 import re
 import stat
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,18 +24,21 @@ from typing import Any
 import json5
 
 from ccrouter.config import json5_edit
-from ccrouter.config.model import ROUTE_KEYS, Config, load_config, parse_config, read_json5_object
+from ccrouter.config.loading import load_config, parse_config, read_json5_object
+from ccrouter.config.model import Config
+from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
 from ccrouter.errors import CcrouterError, ConfigError
+from ccrouter.files import create_exclusively, write_atomically
+from ccrouter.paths import BACKUP_SUFFIX
 
 KEEP_BACKUPS = 5
 
 
 class RouteError(CcrouterError):
-    """The route was not changed. The message says why; `exit_code` 2 for a bad request, 1 for a failed write."""
+    """The route was not changed; the message says why. `exit_code` is 2 for a request that cannot be carried out
+    (pass 1 for a failed read or write)."""
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = 2
 
 
 @dataclass
@@ -78,13 +80,13 @@ class LenientEnviron(Mapping[str, str]):
         return len(self._base)
 
 
-def route_key(name: str) -> str:
-    """The config's spelling of a route name given in any case, with `_` or `-` (long_context -> longContext)."""
+def route_key(name: str) -> Scenario:
+    """The route a name given in any case, with `_` or `-`, stands for (long_context -> longContext)."""
     folded = name.replace("_", "").replace("-", "").casefold()
-    for key in ROUTE_KEYS:
-        if key.casefold() == folded:
-            return key
-    raise RouteError(f"{name!r} is not a route; use one of {', '.join(ROUTE_KEYS)}.")
+    for scenario in ROUTE_SCENARIOS:
+        if scenario.casefold() == folded:
+            return scenario
+    raise RouteError(f"{name!r} is not a route; use one of {', '.join(ROUTE_SCENARIOS)}.")
 
 
 def load_lenient(path: Path, environ: Mapping[str, str]) -> tuple[Config, list[str]]:
@@ -133,13 +135,13 @@ def set_route(path: Path, route: str, target: str, environ: Mapping[str, str]) -
         raise RouteError(f"{path} changed while ccr was editing it; nothing was written. Run the command again.", 1)
     change.backup = _backup(path, raw)
     try:
-        _write_atomically(path, new_text.encode("utf-8"))
+        write_atomically(path, new_text.encode("utf-8"))
     except OSError as exc:
         raise RouteError(f"cannot write {path}: {exc.strerror or exc}; the file is unchanged.", 1) from None
     problem = _verify(path, lenient, expected)
     if problem:
         try:
-            _write_atomically(path, raw)
+            write_atomically(path, raw)
         except OSError as exc:
             raise RouteError(
                 f"{path} did not read back as intended ({problem}), and restoring it failed ({exc}); "
@@ -216,27 +218,6 @@ def _verify(path: Path, environ: Mapping[str, str], expected: dict[str, Any]) ->
     return None
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """A temporary file beside `path`, flushed, with the old file's mode, then `os.replace`d over it."""
-    try:
-        mode: int | None = stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        mode = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _backup(path: Path, raw: bytes) -> Path:
     """`config.json.<YYYYmmdd-HHMMSS>.bak`, then `-2`, `-3`... within one second (always above the highest number
     there, so a pruned name is never reused for a newer backup), never overwriting anything."""
@@ -248,15 +229,13 @@ def _backup(path: Path, raw: bytes) -> Path:
     taken = [counter for entry_stamp, counter, _ in _backup_entries(path) if entry_stamp == stamp]
     for attempt in range(max(taken, default=0) + 1, max(taken, default=0) + 1000):
         suffix = "" if attempt == 1 else f"-{attempt}"
-        backup = path.with_name(f"{path.name}.{stamp}{suffix}.bak")
+        backup = path.with_name(f"{path.name}.{stamp}{suffix}{BACKUP_SUFFIX}")
         try:
-            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            create_exclusively(backup, raw, mode=mode)
         except FileExistsError:
             continue
         except OSError as exc:
             raise RouteError(f"cannot write the backup {backup}: {exc.strerror or exc}; nothing changed.", 1) from None
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
         return backup
     raise RouteError(f"too many backups of {path} this second; nothing changed.", 1)
 
@@ -267,7 +246,7 @@ def backups(path: Path) -> list[Path]:
 
 
 def _backup_entries(path: Path) -> list[tuple[str, int, Path]]:
-    pattern = re.compile(re.escape(path.name) + r"\.(\d{8}-\d{6})(?:-(\d+))?\.bak\Z")
+    pattern = re.compile(re.escape(path.name) + r"\.(\d{8}-\d{6})(?:-(\d+))?" + re.escape(BACKUP_SUFFIX) + r"\Z")
     found: list[tuple[str, int, Path]] = []
     with contextlib.suppress(OSError):
         for entry in path.parent.iterdir():

@@ -3,27 +3,27 @@
 Keys are referenced as `"$VAR"`, never written into the file. Every route is filled from what is available, by a
 fixed preference per route (a local or fast model for background chores, a reasoning model for think, a 1M-token
 model for long context, a search-capable model for web search, a vision model for images when the default has
-none); routes that would only repeat the default are left as commented examples. The file is created next to
-nothing: an existing file is never replaced (the final step is an atomic hard link, which fails if the name exists).
+none); routes that would only repeat the default are left as commented examples. The providers and models to
+choose from are data, in `starter_catalogue.json`; this module plans the routes and writes the commented text.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import resources
+from typing import Any
 
-from ccrouter.config.model import DEFAULT_LONG_CONTEXT_THRESHOLD, ROUTE_KEYS, Provider, Target, TransformerUse
+from ccrouter.config.model import DEFAULT_LONG_CONTEXT_THRESHOLD
+from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
 
 OLLAMA_URL = "http://127.0.0.1:11434"
 OLLAMA_TIMEOUT_S = 0.5
 OLLAMA_URL_ENV = "CCR_OLLAMA_URL"
+CATALOGUE_FILE = "starter_catalogue.json"
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Entry:
     url: str
     models: tuple[str, ...]
     transformer: str | None
-    picks: Mapping[str, str]  # route key -> model, for the routes this provider is good at
+    picks: Mapping[str, str]  # route -> model, for the routes this provider is good at
     vision: frozenset[str] = frozenset()  # models that read images
     note: str = ""
 
@@ -45,119 +45,39 @@ class Entry:
         return f"{self.name},{model}" if model else None
 
 
-# In the order the issue lists the variables. Model choices (2026): each provider's current general model, its
-# reasoning model, a cheap fast one for background chores, and for web search a model that searches by itself.
-CATALOGUE: tuple[Entry, ...] = (
-    Entry(
-        "openrouter",
-        "OpenRouter",
-        "OPENROUTER_API_KEY",
-        "https://openrouter.ai/api/v1/chat/completions",
-        (
-            "anthropic/claude-sonnet-4.6",
-            "google/gemini-2.5-pro",
-            "google/gemini-2.5-flash",
-            "anthropic/claude-sonnet-4.6:online",
-        ),
-        "openrouter",
-        {
-            "default": "anthropic/claude-sonnet-4.6",
-            "think": "anthropic/claude-sonnet-4.6",
-            "background": "google/gemini-2.5-flash",
-            "longContext": "google/gemini-2.5-pro",
-            "webSearch": "anthropic/claude-sonnet-4.6:online",
-            "image": "anthropic/claude-sonnet-4.6",
-        },
-        frozenset({"anthropic/claude-sonnet-4.6", "google/gemini-2.5-pro", "google/gemini-2.5-flash"}),
-        'any model on openrouter.ai/models; an ":online" suffix adds OpenRouter\'s web search',
-    ),
-    Entry(
-        "deepseek",
-        "DeepSeek",
-        "DEEPSEEK_API_KEY",
-        "https://api.deepseek.com/chat/completions",
-        ("deepseek-chat", "deepseek-reasoner"),
-        "deepseek",
-        {"default": "deepseek-chat", "think": "deepseek-reasoner", "background": "deepseek-chat"},
-        note="deepseek-reasoner thinks; neither model reads images; 128K context",
-    ),
-    Entry(
-        "gemini",
-        "Google Gemini",
-        "GEMINI_API_KEY",
-        "https://generativelanguage.googleapis.com/v1beta/models/",
-        ("gemini-2.5-pro", "gemini-2.5-flash"),
-        "gemini",
-        {
-            "default": "gemini-2.5-pro",
-            "think": "gemini-2.5-pro",
-            "background": "gemini-2.5-flash",
-            "longContext": "gemini-2.5-pro",
-            "webSearch": "gemini-2.5-flash",
-            "image": "gemini-2.5-flash",
-        },
-        frozenset({"gemini-2.5-pro", "gemini-2.5-flash"}),
-        "1M-token context; native Google Search grounding",
-    ),
-    Entry(
-        "groq",
-        "Groq",
-        "GROQ_API_KEY",
-        "https://api.groq.com/openai/v1/chat/completions",
-        ("openai/gpt-oss-120b", "openai/gpt-oss-20b"),
-        "groq",
-        {"default": "openai/gpt-oss-120b", "think": "openai/gpt-oss-120b", "background": "openai/gpt-oss-20b"},
-        note="very fast open-weight models with tool calling; 131K context, no images",
-    ),
-    Entry(
-        "openai",
-        "OpenAI",
-        "OPENAI_API_KEY",
-        "https://api.openai.com/v1/chat/completions",
-        ("gpt-4.1", "gpt-4.1-mini"),
-        None,
-        {"default": "gpt-4.1", "background": "gpt-4.1-mini", "longContext": "gpt-4.1", "image": "gpt-4.1"},
-        frozenset({"gpt-4.1", "gpt-4.1-mini"}),
-        "1M-token context. GPT-5 and o-series models want max_completion_tokens instead of max_tokens, "
-        "which this version of ccrouter still sends, so they are not listed",
-    ),
-    Entry(
-        "anthropic",
-        "Anthropic",
-        "ANTHROPIC_API_KEY",
-        "https://api.anthropic.com/v1/messages",
-        ("claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5"),
-        "Anthropic",
-        {
-            "default": "claude-sonnet-4-6",
-            "think": "claude-opus-4-6",
-            "background": "claude-haiku-4-5",
-            "longContext": "claude-sonnet-4-6",
-            "webSearch": "claude-sonnet-4-6",
-            "image": "claude-sonnet-4-6",
-        },
-        frozenset({"claude-sonnet-4-6", "claude-opus-4-6", "claude-haiku-4-5"}),
-        "the Messages API itself: requests pass through unchanged, web search included",
-    ),
-)
+def _entry(item: Mapping[str, Any]) -> Entry:
+    return Entry(
+        name=item["name"],
+        title=item["title"],
+        env=item["env"],
+        url=item["url"],
+        models=tuple(item["models"]),
+        transformer=item["transformer"],
+        picks={Scenario(route): model for route, model in item["routes"].items()},
+        vision=frozenset(item.get("vision", ())),
+        note=item.get("note", ""),
+    )
 
-# Which provider serves each route best, first choice first. Routes a provider has no pick for skip it.
-PREFERENCE: Mapping[str, tuple[str, ...]] = {
-    "default": ("deepseek", "anthropic", "openrouter", "openai", "groq", "gemini", "ollama"),
-    "think": ("deepseek", "anthropic", "openrouter", "groq", "gemini", "ollama"),
-    "background": ("ollama", "groq", "gemini", "deepseek", "openai", "anthropic", "openrouter"),
-    "longContext": ("gemini", "openrouter", "anthropic", "openai"),
-    "webSearch": ("anthropic", "openrouter", "gemini"),
-    "image": ("anthropic", "openai", "openrouter", "gemini"),
-}
+
+def _read_catalogue() -> tuple[tuple[Entry, ...], dict[str, tuple[str, ...]]]:
+    data = json.loads(resources.files("ccrouter.config").joinpath(CATALOGUE_FILE).read_text(encoding="utf-8"))
+    preference: dict[str, tuple[str, ...]] = {
+        Scenario(route): tuple(names) for route, names in data["preference"].items()
+    }
+    return tuple(_entry(item) for item in data["providers"]), preference
+
+
+# The providers a key in the environment adds, and, per route, the providers that serve it best, first choice
+# first (a provider without a pick for the route is skipped).
+CATALOGUE, PREFERENCE = _read_catalogue()
 
 ROUTE_COMMENTS: Mapping[str, str] = {
-    "default": "Every request that no route below takes.",
-    "background": "Claude Code's small chores (requests for a haiku-class model): a cheap, fast or local model.",
-    "think": "Requests with extended thinking on: a reasoning model.",
-    "longContext": "Conversations estimated above longContextThreshold tokens: a model with a larger context.",
-    "webSearch": "Requests that offer the web search tool: a model that can search by itself.",
-    "image": "Requests whose last user message carries an image: a model that reads images.",
+    Scenario.DEFAULT: "Every request that no route below takes.",
+    Scenario.BACKGROUND: "Claude Code's small chores (requests for a haiku-class model): a cheap, fast or local model.",
+    Scenario.THINK: "Requests with extended thinking on: a reasoning model.",
+    Scenario.LONG_CONTEXT: "Conversations estimated above longContextThreshold tokens: a model with a larger context.",
+    Scenario.WEB_SEARCH: "Requests that offer the web search tool: a model that can search by itself.",
+    Scenario.IMAGE: "Requests whose last user message carries an image: a model that reads images.",
 }
 
 
@@ -249,15 +169,14 @@ def make_plan(environ: Mapping[str, str], ollama: OllamaProbe | None) -> Plan:
     by_name = {entry.name: entry for entry in found}
 
     def candidates(route: str) -> list[Entry]:
-        ranked = [by_name[name] for name in PREFERENCE[route] if name in by_name and route in by_name[name].picks]
-        return sorted(ranked, key=lambda entry: not _servable(entry, entry.picks[route]))  # stable
+        return [by_name[name] for name in PREFERENCE[route] if name in by_name and route in by_name[name].picks]
 
     default_candidates = candidates("default")
     if default_candidates:
         plan.routes["default"] = str(default_candidates[0].target("default"))
     default = plan.routes.get("default")
     default_entry = default_candidates[0] if default_candidates else None
-    for route in ROUTE_KEYS:
+    for route in ROUTE_SCENARIOS:
         if route == "default" or not default:
             continue
         if route == "image" and default_entry and default_entry.picks["default"] in default_entry.vision:
@@ -265,21 +184,12 @@ def make_plan(environ: Mapping[str, str], ollama: OllamaProbe | None) -> Plan:
         choices = candidates(route)
         if choices and choices[0].target(route) != default:
             plan.routes[route] = str(choices[0].target(route))
-    for route in ("default", "think"):
+    for route in (Scenario.DEFAULT, Scenario.THINK):
         chosen = plan.routes.get(route)
         others = [entry for entry in candidates(route) if chosen and not chosen.startswith(f"{entry.name},")]
         if chosen and others:
             plan.fallback[route] = [str(others[0].target(route))]
     return plan
-
-
-def _servable(entry: Entry, model: str) -> bool:
-    """False when this version of ccrouter has no adapter yet for the entry's transformer (e.g. gemini)."""
-    from ccrouter.cli.config_report import unservable
-
-    uses = (TransformerUse(entry.transformer.lower()),) if entry.transformer else ()
-    provider = Provider(entry.name, entry.url, None, entry.models, uses)
-    return unservable(Target(provider, model)) is None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -344,7 +254,7 @@ def render(plan: Plan, today: str) -> str:
     add('  // Which model serves which kind of request; each value is "provider,model" from Providers. In Claude Code,')
     add("  // `/model provider,model` picks one by hand for the rest of the session.")
     add('  "Router": {')
-    for route in ROUTE_KEYS:
+    for route in ROUTE_SCENARIOS:
         add(f"    // {route}: {ROUTE_COMMENTS[route]}")
         value = plan.routes.get(route)
         if value:
@@ -360,8 +270,8 @@ def render(plan: Plan, today: str) -> str:
     add("  // Tried in order when a route's target fails (an error status or no answer), same form as the routes.")
     if plan.fallback:
         add('  "fallback": {')
-        for route, targets in plan.fallback.items():
-            add(f"    {json.dumps(route)}: {json.dumps(targets, ensure_ascii=False)},")
+        for scenario, targets in plan.fallback.items():
+            add(f"    {json.dumps(scenario)}: {json.dumps(targets, ensure_ascii=False)},")
         add("  },")
     else:
         add('  // "fallback": { "default": ["provider,model"] },')
@@ -424,31 +334,3 @@ def _unset_reason(plan: Plan, route: str) -> str:
     if route == "longContext":
         return "default takes these (no configured model has a larger context than the default)."
     return "default takes these."
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Writing
-
-
-def write_new_file(path: Path, text: str) -> None:
-    """Create `path` with `text` (mode 0600), complete or not at all; FileExistsError if the name is taken."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() or path.is_symlink():
-        raise FileExistsError(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)  # atomic, and fails instead of replacing an existing file
-        except FileExistsError:
-            raise
-        except OSError:  # a filesystem without hard links: exclusive create instead
-            out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(out, "wb") as handle:
-                handle.write(text.encode("utf-8"))
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)

@@ -13,31 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ccrouter.config.model import TransformerUse
+from ccrouter.config.transformers import TRANSFORMERS, Kind
 from ccrouter.providers.base import Usage
 from ccrouter.providers.openai_chat.stream import ChatStreamState, StreamState
-from ccrouter.providers.openai_chat.tweaks import params, think_tags, tool_arguments, tooluse, vendors
 from ccrouter.providers.openai_chat.tweaks.hooks import JSON, BodyHook, ChunkFilter, CompletionHook, RequestHook, Tweak
 from ccrouter.providers.openai_chat.tweaks.plugins import PluginError, plugin_tweak
+from ccrouter.providers.registry import load_factory
 from ccrouter.providers.stream_events import Event
 
-BUILTIN: Mapping[str, Callable[[Mapping[str, Any] | None], Tweak]] = {
-    "deepseek": vendors.deepseek,
-    "openrouter": vendors.openrouter,
-    "groq": vendors.groq,
-    "cerebras": vendors.cerebras,
-    "maxtoken": params.maxtoken,
-    "maxcompletiontokens": params.maxcompletiontokens,
-    "sampling": params.sampling,
-    "streamoptions": params.streamoptions,
-    "cleancache": params.cleancache,
-    "customparams": params.customparams,
-    "reasoning": params.reasoning,
-    "tooluse": tooluse.tooluse,
-    "enhancetool": tool_arguments.enhancetool,
-    "forcereasoning": think_tags.forcereasoning,
-    "extrathinktag": think_tags.extrathinktag,
-}
-# `openai` and the wire-format names (anthropic, gemini, ...) choose an adapter and tweak nothing.
+TweakFactory = Callable[[Mapping[str, Any] | None], Tweak]
+"""A tweak entry's factory, in the transformer registry: the use's options -> its hooks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +62,11 @@ def build_chain(uses: Iterable[TransformerUse]) -> TweakChain:
     for use in uses:
         if use.plugin is not None:  # a plugin of the same name replaces a built-in, as in CCR
             tweaks.append(plugin_tweak(use.plugin, use.options))
-        elif use.name in BUILTIN:
-            tweaks.append(BUILTIN[use.name](use.options))
+        else:  # wire-format names (anthropic, gemini, ...) and `openai` tweak nothing
+            entry = TRANSFORMERS.get(use.name)
+            if entry is not None and entry.kind is Kind.TWEAK and entry.factory is not None:
+                make: TweakFactory = load_factory(entry)
+                tweaks.append(make(use.options))
     if not tweaks:
         return NO_TWEAKS
     return TweakChain(

@@ -9,7 +9,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from ccrouter.config.transformers import SAMPLING_KEYS, max_tokens_option, number, positive_int
+from ccrouter.config.scalars import number, positive_int
+from ccrouter.config.transformers import SAMPLING_KEYS, max_tokens_option
 from ccrouter.providers.openai_chat.tweaks.hooks import JSON, Tweak
 
 _TOKEN_KEYS = ("max_tokens", "max_completion_tokens")

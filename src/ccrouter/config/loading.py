@@ -1,0 +1,311 @@
+"""Reading `config.json`: parse the JSON5, interpolate `$VAR`, validate every key into a `Config`.
+
+A config written for the Node Claude Code Router v1/v2 loads unchanged. Anything that cannot work is refused
+here, at load time, with a message naming the exact key path and the fix, rather than failing on some request.
+Single values are read by the rules in `scalars.py`, transformer names and options checked against the registry
+in `transformers.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import json5
+
+from ccrouter.config.model import (
+    DEFAULT_HOST,
+    DEFAULT_LONG_CONTEXT_THRESHOLD,
+    DEFAULT_PING_INTERVAL_MS,
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT_MS,
+    Config,
+    Provider,
+    Target,
+    TransformerPlugin,
+    TransformerUse,
+)
+from ccrouter.config.policy import cooldown_policy, max_body_bytes, retry_policy
+from ccrouter.config.scalars import read_bool, read_text, read_typed, read_whole_number
+from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
+from ccrouter.config.transformers import TRANSFORMERS, option_problem, selects_wire_format
+from ccrouter.errors import ConfigError, UserCodeError
+from ccrouter.paths import default_config_path
+from ccrouter.user_code import load_user_module
+
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal", "trace")
+PLUGIN_HOOKS = ("transform_request", "transform_response", "transform_chunk")
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load and validate the config at `path` (default `$CCR_HOME/config.json`)."""
+    config_path = Path(path or default_config_path()).expanduser()
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"No config file at {config_path}. Create one (see the README's quick start), "
+            "or point to yours with `ccr --config PATH` or $CCR_HOME."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {config_path}: {exc.strerror}.") from None
+    return parse_config(text, environ if environ is not None else os.environ, config_path)
+
+
+def parse_config(text: str, environ: Mapping[str, str], path: Path | None = None) -> Config:
+    """Validate config text (JSON5), reading its `$VAR`s from `environ`; `path` is where it came from, if a file."""
+    data = _interpolate(read_json5_object(text, str(path) if path else "config"), environ, "")
+    return _build(data, path)
+
+
+def read_json5_object(text: str, where: str) -> dict[str, Any]:
+    """The top-level object of a JSON5 config text, as written (no interpolation, no validation)."""
+    try:
+        data = json5.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where} is not valid JSON5: {exc}. Fix the syntax and try again.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must hold a JSON object at the top level.")
+    return data
+
+
+def _interpolate(value: Any, environ: Mapping[str, str], key_path: str) -> Any:
+    if isinstance(value, str):
+        if "$" not in value:
+            return value
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1) or match.group(2)
+            if name not in environ:
+                raise ConfigError(
+                    f"{key_path or 'config'} references ${name}, which is not set. "
+                    f"Export it (export {name}=...) before starting ccrouter, or write the value in the config."
+                )
+            return environ[name]
+
+        return _VAR.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, environ, _join(key_path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, environ, f"{key_path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _build(data: dict[str, Any], path: Path | None) -> Config:
+    providers = _providers(data, _custom_transformers(data))
+    router: dict[str, Any] = read_typed(data, "Router", dict, {})
+    routes: dict[str, Target] = {}
+    route_fallbacks: dict[Scenario, tuple[Target, ...]] = {}
+    for scenario in ROUTE_SCENARIOS:
+        value = router.get(scenario)
+        if value is None or value == "" or value == []:
+            continue
+        if isinstance(value, list):  # ccrouter's list form: the target, then its fallbacks
+            targets = [_target(v, f"Router.{scenario}[{i}]", providers) for i, v in enumerate(value)]
+            routes[scenario], route_fallbacks[scenario] = targets[0], tuple(targets[1:])
+        else:
+            routes[scenario] = _target(value, f"Router.{scenario}", providers)
+    threshold = read_whole_number(router, "longContextThreshold", DEFAULT_LONG_CONTEXT_THRESHOLD, prefix="Router.")
+    fallback = _fallback(data, providers)
+    for scenario, extra in route_fallbacks.items():
+        fallback[scenario] = _unique(extra + fallback.get(scenario, ()))
+    level = read_typed(data, "LOG_LEVEL", str, "info").lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL is {level!r}; use one of debug, info, warn, error.")
+    custom_router = read_text(data, "CUSTOM_ROUTER_PATH")
+    status_line: dict[str, Any] = read_typed(data, "StatusLine", dict, {})
+    return Config(
+        providers={p.name.casefold(): p for p in providers},
+        routes=routes,
+        fallback=fallback,
+        long_context_threshold=threshold,
+        apikey=read_text(data, "APIKEY"),
+        host=read_text(data, "HOST") or DEFAULT_HOST,
+        port=read_whole_number(data, "PORT", DEFAULT_PORT),
+        log=read_bool(data, "LOG", True),
+        log_level={"warning": "warn", "trace": "debug", "fatal": "error"}.get(level, level),
+        api_timeout_ms=read_whole_number(data, "API_TIMEOUT_MS", DEFAULT_TIMEOUT_MS),
+        proxy_url=read_text(data, "PROXY_URL"),
+        non_interactive_mode=read_bool(data, "NON_INTERACTIVE_MODE", False),
+        custom_router_path=str(Path(custom_router).expanduser()) if custom_router else None,
+        claude_path=read_text(data, "CLAUDE_PATH"),
+        status_line=status_line,
+        retry=retry_policy(data),
+        cooldown=cooldown_policy(data),
+        max_body_bytes=max_body_bytes(data),
+        ping_interval_ms=read_whole_number(
+            data, "PING_INTERVAL_MS", DEFAULT_PING_INTERVAL_MS, minimum=1, unit="milliseconds"
+        ),
+        raw=data,
+        path=path,
+    )
+
+
+def _providers(data: dict[str, Any], custom: Mapping[str, TransformerPlugin]) -> list[Provider]:
+    key = "Providers" if "Providers" in data else "providers"
+    items: list[Any] = read_typed(data, key, list, [])
+    providers: list[Provider] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"{key}[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where} must be an object with name, api_base_url and models.")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip() or "," in name:
+            raise ConfigError(f"{where}.name must be a non-empty string without commas.")
+        if name.casefold() in seen:
+            raise ConfigError(f"{where}.name {name!r} is used by two providers; give each a distinct name.")
+        seen.add(name.casefold())
+        url = item.get("api_base_url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{where}.api_base_url must be an http(s) URL such as https://api.deepseek.com/chat/completions."
+            )
+        api_key = item.get("api_key")
+        if api_key is not None and not isinstance(api_key, str):
+            raise ConfigError(f"{where}.api_key must be a string.")
+        models = item.get("models", [])
+        if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
+            raise ConfigError(f'{where}.models must be a list of model names, e.g. ["deepseek-chat"].')
+        if not models:
+            raise ConfigError(f"{where}.models is empty; list the models this provider serves.")
+        transformers, per_model = _transformer_block(item.get("transformer"), f"{where}.transformer", models, custom)
+        providers.append(
+            Provider(
+                name=name.strip(),
+                api_base_url=url,
+                api_key=api_key or None,
+                models=tuple(models),
+                transformers=transformers,
+                model_transformers=per_model,
+            )
+        )
+    return providers
+
+
+def _transformer_block(
+    block: Any, where: str, models: list[str], custom: Mapping[str, TransformerPlugin]
+) -> tuple[tuple[TransformerUse, ...], dict[str, tuple[TransformerUse, ...]]]:
+    if block is None:
+        return (), {}
+    if not isinstance(block, dict):
+        raise ConfigError(f'{where} must be an object like {{"use": ["deepseek"]}}.')
+    provider_level = _use_list(block.get("use", []), f"{where}.use", custom)
+    per_model: dict[str, tuple[TransformerUse, ...]] = {}
+    for key, value in block.items():
+        if key == "use":
+            continue
+        if key not in models:
+            raise ConfigError(f"{where}.{key} configures a model that is not in this provider's models list.")
+        if not isinstance(value, dict):
+            raise ConfigError(f'{where}.{key} must be an object like {{"use": ["tooluse"]}}.')
+        per_model[key] = _use_list(value.get("use", []), f"{where}.{key}.use", custom)
+    return provider_level, per_model
+
+
+def _use_list(items: Any, where: str, custom: Mapping[str, TransformerPlugin]) -> tuple[TransformerUse, ...]:
+    if not isinstance(items, list):
+        raise ConfigError(f'{where} must be a list of transformer names, e.g. ["deepseek"].')
+    uses: list[TransformerUse] = []
+    for i, item in enumerate(items):
+        options: Any = None
+        name: Any = item
+        if isinstance(item, list) and item:
+            name, options = item[0], (item[1] if len(item) > 1 else None)
+        if not isinstance(name, str):
+            raise ConfigError(f'{where}[{i}] must be a name or [name, {{options}}], e.g. ["maxtoken", {{...}}].')
+        if options is not None and not isinstance(options, dict):
+            raise ConfigError(f"{where}[{i}] options must be an object.")
+        plugin = custom.get(name.lower())
+        if name.lower() not in TRANSFORMERS and plugin is None:
+            known = ", ".join(sorted(TRANSFORMERS.keys() | custom.keys()))
+            raise ConfigError(f"{where}[{i}] names an unknown transformer {name!r}. Known transformers: {known}.")
+        problem = option_problem(name.lower(), options) if plugin is None else None
+        if problem:
+            raise ConfigError(f"{where}[{i}]: {problem}.")
+        uses.append(TransformerUse(name.lower(), options, plugin))
+    return tuple(uses)
+
+
+def _custom_transformers(data: dict[str, Any]) -> dict[str, TransformerPlugin]:
+    """The plugin files under `transformers`, by the name each declares (module-level `name = "..."`)."""
+    items: list[Any] = read_typed(data, "transformers", list, [])
+    plugins: dict[str, TransformerPlugin] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            raise ConfigError(f'transformers[{i}] must be an object like {{"path": "/path/to/plugin.py"}}.')
+        options = item.get("options")
+        if options is not None and not isinstance(options, dict):
+            raise ConfigError(f"transformers[{i}].options must be an object.")
+        path = str(Path(item["path"]).expanduser())
+        try:
+            module = load_user_module(path)
+        except UserCodeError as exc:
+            raise ConfigError(f"transformers[{i}].path: {exc}") from None
+        name = getattr(module, "name", None)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f'transformers[{i}].path must define a module-level name = "...".')
+        if selects_wire_format(name.lower()):
+            raise ConfigError(
+                f"transformers[{i}] ({path}) is named {name!r}, which selects a built-in wire format; "
+                "give it another name."
+            )
+        for hook in PLUGIN_HOOKS:
+            if getattr(module, hook, None) is not None and not callable(getattr(module, hook)):
+                raise ConfigError(f"transformers[{i}] ({path}): {hook} must be a function.")
+        plugins[name.lower()] = TransformerPlugin(name.lower(), path, dict(options or {}), module)
+    return plugins
+
+
+def _target(value: Any, where: str, providers: list[Provider]) -> Target:
+    if not isinstance(value, str) or "," not in value:
+        raise ConfigError(
+            f'{where} is {value!r}, but it must be "provider,model" (for example "deepseek,deepseek-chat"): '
+            "the provider name from Providers, a comma, then one of its models."
+        )
+    provider_name, _, model = value.partition(",")
+    provider = next((p for p in providers if p.name.casefold() == provider_name.strip().casefold()), None)
+    if provider is None:
+        names = ", ".join(p.name for p in providers) or "none are configured"
+        raise ConfigError(
+            f"{where} names provider {provider_name.strip()!r}, which is not in Providers ({names}). "
+            "Add it to Providers or fix the name."
+        )
+    found = provider.find_model(model.strip())
+    if found is None:
+        raise ConfigError(
+            f"{where} names model {model.strip()!r}, which provider {provider.name!r} does not list "
+            f"(its models: {', '.join(provider.models)}). Add it to that provider's models or fix the name."
+        )
+    return Target(provider, found)
+
+
+def _fallback(data: dict[str, Any], providers: list[Provider]) -> dict[str, tuple[Target, ...]]:
+    block: dict[str, Any] = read_typed(data, "fallback", dict, {})
+    result: dict[str, tuple[Target, ...]] = {}
+    for key, items in block.items():
+        if key not in ROUTE_SCENARIOS:
+            raise ConfigError(f"fallback.{key} is not a route; use one of {', '.join(ROUTE_SCENARIOS)}.")
+        if isinstance(items, str):
+            items = [items]
+        if not isinstance(items, list):
+            raise ConfigError(f'fallback.{key} must be a list of "provider,model" strings.')
+        result[Scenario(key)] = tuple(_target(v, f"fallback.{key}[{i}]", providers) for i, v in enumerate(items))
+    return result
+
+
+def _unique(targets: tuple[Target, ...]) -> tuple[Target, ...]:
+    return tuple({target.label: target for target in reversed(targets)}[label] for label in _labels(targets))
+
+
+def _labels(targets: tuple[Target, ...]) -> list[str]:
+    return list(dict.fromkeys(target.label for target in targets))
