@@ -6,7 +6,7 @@ with hyperfine when it is installed (its shell start-up is measured and subtract
 subprocess loop. Also times the "no request yet" and "service down" cases.
 
 The runs use Python's bytecode cache (`__pycache__`, gitignored) as any installed copy does, even where
-PYTHONDONTWRITEBYTECODE=1 is set: without it every run compiles cli.py and the statusline modules from source,
+PYTHONDONTWRITEBYTECODE=1 is set: without it every run compiles the entry point and the statusline modules from source,
 which adds about 20 ms.
 
     .venv/bin/python bench/statusline.py            # 50 runs per case

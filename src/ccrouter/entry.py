@@ -17,7 +17,7 @@ def statusline_argv(argv: list[str]) -> tuple[bool, str | None]:
     if not argv:
         return False, None
     program = os.path.basename(argv[0]).removesuffix(".exe")
-    if program != "ccr" and not argv[0].endswith(os.path.join("ccrouter", "cli.py")):
+    if program != "ccr" and not argv[0].endswith(os.path.join("ccrouter", "cli", "main.py")):
         return False, None  # not the `ccr` script nor `python -m ccrouter.cli.main`: leave the importer alone
     args = argv[1:]
     if args == ["statusline"]:

@@ -15,7 +15,7 @@ PID_FILE = "ccr.pid"  # JSON: which process serves which URL, and who started it
 LOCK_FILE = "ccr.lock"  # serialises start, stop and `ccr code` sessions
 CODE_SESSIONS_DIR = "code-sessions"  # one `<pid>.json` per running `ccr code`
 LOG_DIR = "logs"  # beside the config file
-LOG_FILE = "ccr-router.log"  # JSON lines, rotated as ccr-router.log.1 ... .5
+LOG_FILE = "ccr-router.log"  # JSON lines, rotated as ccr-router.1.log ... ccr-router.5.log
 SERVICE_STDERR_LOG = "service-stderr.log"  # in LOG_DIR: what a background service printed
 BACKUP_SUFFIX = ".bak"  # `config.json.<YYYYmmdd-HHMMSS>.bak`, kept by `ccr model`
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ccrouter.cli.activate import activate_env
-from ccrouter.config.model import parse_config
+from ccrouter.config.loading import parse_config
 from ccrouter.service.claude_code import claude_env
 from tests.support.ccr_cli import CcrHome
 

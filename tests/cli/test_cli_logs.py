@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import pytest
 
-from ccrouter.cli import log_view
+from ccrouter.cli import log_files, log_table, logs_command
 from ccrouter.gateway.logs import Logger
 from tests.support.ccr_cli import CcrHome, ccr_command, fake_provider_config
 from tests.support.fake_upstream import ScriptedUpstream, openai_completion, openai_text_stream
@@ -73,7 +73,7 @@ def _show(directory: Path, count: int = 50, **selection: Any) -> tuple[str, str]
     saved = sys.stderr
     sys.stderr = err
     try:
-        code = log_view.show(directory, count, log_view.Selection(**selection), False, out, color=False)
+        code = logs_command.show(directory, count, log_files.Selection(**selection), False, out, color=False)
     finally:
         sys.stderr = saved
     assert code == 0
@@ -137,7 +137,7 @@ def test_history_spans_rotated_files_newest_last(tmp_path: Path) -> None:
     ids = [json.loads(line)["request_id"] for line in raw.splitlines()]
     assert ids == [f"req_{n:06d}" for n in range(15, 40)]
 
-    files = log_view.log_files(tmp_path)
+    files = log_files.log_files(tmp_path)
     assert files[-1].name == "ccr-router.log"
     assert [f.name for f in files[:-1]] == sorted((f.name for f in files[:-1]), reverse=True)
 
@@ -183,18 +183,18 @@ def test_a_line_being_written_and_garbage_are_skipped(tmp_path: Path) -> None:
 
 
 def test_formatters() -> None:
-    assert log_view.format_ms(None) == "-"
-    assert log_view.format_ms(12.4) == "12 ms"
-    assert log_view.format_ms(1500) == "1.50 s"
-    assert log_view.format_ms(125_000) == "2m 05s"
-    assert log_view.format_duration(42) == "42s"
-    assert log_view.format_duration(3 * 3600 + 7 * 60) == "3h 07m"
-    assert log_view.format_duration(2 * 86400 + 3600) == "2d 01h"
-    assert log_view.route_label({"scenario": None, "requested_model": "x"}) == "- (x)"
+    assert log_table.format_ms(None) == "-"
+    assert log_table.format_ms(12.4) == "12 ms"
+    assert log_table.format_ms(1500) == "1.50 s"
+    assert log_table.format_ms(125_000) == "2m 05s"
+    assert log_table.format_duration(42) == "42s"
+    assert log_table.format_duration(3 * 3600 + 7 * 60) == "3h 07m"
+    assert log_table.format_duration(2 * 86400 + 3600) == "2d 01h"
+    assert log_table.route_label({"scenario": None, "requested_model": "x"}) == "- (x)"
 
 
 def test_a_new_day_gets_a_date_line() -> None:
-    formatter = log_view.TableFormatter(color=False, today=time.mktime((2026, 11, 28, 12, 0, 0, 0, 0, -1)))
+    formatter = log_table.TableFormatter(color=False, today=time.mktime((2026, 11, 28, 12, 0, 0, 0, 0, -1)))
     yesterday = time.mktime((2026, 11, 27, 23, 59, 0, 0, 0, -1))
     lines = formatter.lines({"ts": yesterday, "level": "info", "msg": "starting"})
     assert lines[0] == "--- 2026-11-27 ---"
@@ -417,6 +417,9 @@ def test_logs_imports_no_server_modules(tmp_path: Path) -> None:
         "ccrouter.gateway.server",
         "ccrouter.gateway.app",
         "ccrouter.config.model",
+        "ccrouter.config.loading",
+        "ccrouter.service.control",
+        "json5",
         "orjson",
     ]
     script = (
@@ -431,13 +434,19 @@ def test_logs_imports_no_server_modules(tmp_path: Path) -> None:
     assert json.loads(result.stdout) == [0, []]
 
 
-def test_default_home_is_the_config_loaders(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from ccrouter.config.model import default_home
+def test_the_log_read_is_that_of_the_services_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`ccr logs` reads beside the named config, else beside the running service's, else beside $CCR_HOME's."""
+    from ccrouter.service.pidfile import PidInfo, write_pid_file
 
-    monkeypatch.setenv("CCR_HOME", str(tmp_path))
-    assert log_view.default_home() == default_home() == tmp_path
+    home = tmp_path / "home"
+    monkeypatch.setenv("CCR_HOME", str(home))
+    assert log_files.service_log_directory(None) == home / "logs"
+    elsewhere = tmp_path / "elsewhere" / "config.json"
+    assert log_files.service_log_directory(elsewhere) == tmp_path / "elsewhere" / "logs"
+    write_pid_file(home, PidInfo(os.getpid(), "127.0.0.1", 1, str(tmp_path / "running" / "config.json"), 0.0))
+    assert log_files.service_log_directory(None) == tmp_path / "running" / "logs"
     monkeypatch.delenv("CCR_HOME")
-    assert log_view.default_home() == default_home()
+    assert log_files.service_log_directory(None) == Path.home() / ".claude-code-router" / "logs"
 
 
 def test_closed_pipe_ends_quietly(ccr: CcrHome) -> None:

@@ -234,7 +234,8 @@ def test_version(ccr: CcrHome) -> None:
 
 
 def test_cli_module_imports_no_heavy_modules() -> None:
-    """`ccr` commands such as a statusline must start fast: cli.py imports the server stack lazily."""
+    """`ccr` commands must start fast: `ccrouter.cli.main` imports the command modules, the service, the config
+    loader and the server stack only when a command needs them."""
     heavy = [
         "aiohttp",
         "uvicorn",
@@ -242,6 +243,8 @@ def test_cli_module_imports_no_heavy_modules() -> None:
         "ccrouter.gateway.server",
         "ccrouter.gateway.app",
         "ccrouter.config.model",
+        "ccrouter.config.loading",
+        "ccrouter.service.control",
         "json5",
     ]
     script = f"import sys, json, ccrouter.cli.main\nprint(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"

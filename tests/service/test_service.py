@@ -1,4 +1,4 @@
-"""service.py in-process: pid file, process checks, client address, Claude Code's environment and executable."""
+"""The service wing in-process: pid file, process checks, client address, Claude Code's environment and executable."""
 
 from __future__ import annotations
 
@@ -10,49 +10,50 @@ from pathlib import Path
 
 import pytest
 
-from ccrouter.service import claude_code
-from ccrouter.service import control as service
-from ccrouter.service.control import PidInfo, ServiceError
+from ccrouter.errors import ServiceError
+from ccrouter.service import claude_code, control, pidfile, processes
+from ccrouter.service.client import client_host
+from ccrouter.service.pidfile import PidInfo
 
 
 def test_pid_file_round_trip_and_guarded_removal(tmp_path: Path) -> None:
     info = PidInfo(pid=1234, host="127.0.0.1", port=3456, config="/x/config.json", started_at=1.5, proc_start=99)
-    service.write_pid_file(tmp_path, info)
-    assert service.read_pid_file(tmp_path) == info
-    service.remove_pid_file(tmp_path, pid=999)  # someone else's: kept
-    assert service.pid_path(tmp_path).exists()
-    service.remove_pid_file(tmp_path, pid=1234)
-    assert service.read_pid_file(tmp_path) is None
+    pidfile.write_pid_file(tmp_path, info)
+    assert pidfile.read_pid_file(tmp_path) == info
+    pidfile.remove_pid_file(tmp_path, pid=999)  # someone else's: kept
+    assert pidfile.pid_path(tmp_path).exists()
+    pidfile.remove_pid_file(tmp_path, pid=1234)
+    assert pidfile.read_pid_file(tmp_path) is None
 
 
 @pytest.mark.parametrize("text", ["", "[]", '{"pid": "abc", "host": "h", "port": 1}', '{"host": "h"}'])
 def test_corrupt_pid_file_raises_value_error(tmp_path: Path, text: str) -> None:
-    service.pid_path(tmp_path).write_text(text)
+    pidfile.pid_path(tmp_path).write_text(text)
     with pytest.raises(ValueError):
-        service.read_pid_file(tmp_path)
-    assert service.status(tmp_path).state == "stopped"
-    assert not service.pid_path(tmp_path).exists()
+        pidfile.read_pid_file(tmp_path)
+    assert control.status(tmp_path).state == "stopped"
+    assert not pidfile.pid_path(tmp_path).exists()
 
 
 def test_process_checks() -> None:
     me = os.getpid()
-    assert service.pid_alive(me)
-    start = service.proc_start_time(me)
+    assert processes.pid_alive(me)
+    start = processes.proc_start_time(me)
     assert start is not None
-    assert service.is_alive(PidInfo(me, "127.0.0.1", 1, "", 0, proc_start=start))
-    assert not service.is_alive(PidInfo(me, "127.0.0.1", 1, "", 0, proc_start=start + 1))  # a reused pid
+    assert pidfile.is_alive(PidInfo(me, "127.0.0.1", 1, "", 0, proc_start=start))
+    assert not pidfile.is_alive(PidInfo(me, "127.0.0.1", 1, "", 0, proc_start=start + 1))  # a reused pid
 
 
 def test_a_zombie_counts_as_gone() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
         deadline = time.monotonic() + 10
-        while service.pid_alive(child.pid) and time.monotonic() < deadline:
+        while processes.pid_alive(child.pid) and time.monotonic() < deadline:
             time.sleep(0.02)  # exited but not reaped yet: a zombie
-        assert not service.pid_alive(child.pid)
+        assert not processes.pid_alive(child.pid)
     finally:
         child.wait()
-    assert not service.pid_alive(child.pid)
+    assert not processes.pid_alive(child.pid)
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,7 @@ def test_a_zombie_counts_as_gone() -> None:
     ],
 )
 def test_client_host(host: str, apikey: str | None, expected: str) -> None:
-    assert service.client_host(host, apikey) == expected
+    assert client_host(host, apikey) == expected
 
 
 def test_pid_info_url_brackets_ipv6() -> None:

@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from ccrouter.entry import statusline_argv
-from ccrouter.service import control as service
+from ccrouter.service.pidfile import PidInfo, write_pid_file
+from ccrouter.service.processes import proc_start_time
 from ccrouter.statusline.line import git_branch
 from ccrouter.statusline.style import SEPARATOR, format_tokens, powerline
 from tests.support.ccr_cli import ccr_command
@@ -27,6 +28,19 @@ from tests.support.router_setup import StartRouter, openai_provider, sdk_client
 SESSION = "5d0c3a7e-9f41-4b2a-8c6d-0e1f2a3b4c5d"
 ROUTER_KEY = "router-key-7f3a9c"
 HINT_DOWN = "ccr: router not running (ccr start)"
+# Every ccrouter module `ccr statusline` may import: the console script, the statusline and stdlib-only leaves.
+STATUSLINE_MODULES = {
+    "ccrouter",
+    "ccrouter.entry",
+    "ccrouter.paths",
+    "ccrouter.config",
+    "ccrouter.config.light",
+    "ccrouter.service",
+    "ccrouter.service.client",
+    "ccrouter.statusline",
+    "ccrouter.statusline.line",
+    "ccrouter.statusline.style",
+}
 
 
 # What Claude Code 2.1.332 sent to its statusLine command in an interactive session (captured under tmux).
@@ -80,10 +94,8 @@ class Statusline:
         """Record `router` in the pid file, as `ccr start` does (the statusline finds the service there)."""
         assert router.proc is not None
         pid = router.proc.pid
-        info = service.PidInfo(
-            pid, "127.0.0.1", router.port, str(router.config_path), 0.0, service.proc_start_time(pid)
-        )
-        service.write_pid_file(self.home, info)
+        info = PidInfo(pid, "127.0.0.1", router.port, str(router.config_path), 0.0, proc_start_time(pid))
+        write_pid_file(self.home, info)
 
 
 @pytest.fixture
@@ -277,18 +289,26 @@ def test_does_not_import_click_or_the_config_loader(statusline: Statusline, runn
         check=False,
     )
     assert result.stdout.startswith("ccr ⟩ think → fake,fake-model"), result.stdout + result.stderr
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-    assert "ccrouter.statusline.line" in imported
+    # -X importtime prints a line as each import ends, the site's own first; ours follow the `ccrouter` package.
+    timeline = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line][1:]
+    ours = timeline[timeline.index("ccrouter") :]
+    assert "ccrouter.statusline.line" in ours
     for heavy in (
         "click",
         "json5",
         "ccrouter.config.model",
+        "ccrouter.config.loading",
         "ccrouter.service.control",
+        "ccrouter.service.pidfile",
         "http.client",
         "typing",
         "aiohttp",
     ):
-        assert heavy not in imported
+        assert heavy not in ours
+    assert not [name for name in ours if name.startswith("ccrouter.gateway")]
+    # Only the standard library and the stdlib-only leaves the statusline is allowed.
+    assert {name for name in ours if name.split(".")[0] == "ccrouter"} <= STATUSLINE_MODULES
+    assert [name for name in ours if name.split(".")[0] not in {*sys.stdlib_module_names, "ccrouter"}] == []
 
 
 def test_click_command_runs_the_same_code() -> None:
@@ -307,7 +327,7 @@ def test_statusline_argv() -> None:
     assert statusline_argv(["/venv/bin/ccr", "statusline"]) == (True, None)
     assert statusline_argv(["/venv/bin/ccr", "--config", "/c.json", "statusline"]) == (True, "/c.json")
     assert statusline_argv(["/venv/bin/ccr", "--config=/c.json", "statusline"]) == (True, "/c.json")
-    assert statusline_argv(["/src/ccrouter/cli.py", "statusline"]) == (True, None)
+    assert statusline_argv(["/src/ccrouter/cli/main.py", "statusline"]) == (True, None)
     assert statusline_argv(["/venv/bin/ccr", "statusline", "--help"]) == (False, None)
     assert statusline_argv(["/venv/bin/ccr", "status"]) == (False, None)
     assert statusline_argv(["/usr/bin/pytest", "statusline"]) == (False, None)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ccrouter.paths import PID_FILE
 from tests.support.fake_upstream import ScriptedUpstream
 from tests.support.router_process import free_port
 
@@ -68,7 +69,7 @@ class CcrHome:
 
     @property
     def pid_file(self) -> Path:
-        return self.home / "ccr.pid"
+        return self.home / PID_FILE
 
     def write_config(self, config: dict[str, Any]) -> None:
         self.config_path.write_text(json.dumps(config, indent=2))

@@ -1,5 +1,5 @@
-"""`ccr activate`: shell lines that give the current shell the environment `ccr code` gives Claude Code, so that a
-plain `claude` goes through the router: `eval "$(ccr activate)"`.
+"""`ccr activate` (and its CCR name, `ccr env`): shell lines that give the current shell the environment `ccr code`
+gives Claude Code, so that a plain `claude` goes through the router: `eval "$(ccr activate)"`.
 
 CCR 1.0.73 prints `export KEY="value"` for ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL, NO_PROXY, DISABLE_TELEMETRY,
 DISABLE_COST_WARNINGS and API_TIMEOUT_MS, `export ANTHROPIC_API_KEY=""`, and `unset CLAUDE_CODE_USE_BEDROCK`. Here
@@ -11,12 +11,20 @@ only and would change how the whole shell behaves.
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from ccrouter.config.model import Config
-from ccrouter.service import control as service
+import click
+
+from ccrouter.cli.options import Options
 from ccrouter.service.claude_code import claude_env
+from ccrouter.service.client import client_host, service_url
+
+if TYPE_CHECKING:
+    from ccrouter.config.model import Config
 
 # Unset in the shell: the user's own Anthropic key must not go to the router (nor be used instead of it), and
 # Claude Code must not talk to Bedrock (CCR unsets this one too) or Vertex instead of the router.
@@ -25,8 +33,8 @@ UNSET = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX
 
 def activate_env(config: Config, environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """(variables to export, variable names to unset) for a shell whose environment is `environ`."""
-    host = service.client_host(config.host, config.apikey)
-    url = f"http://[{host}]:{config.port}" if ":" in host else f"http://{host}:{config.port}"
+    host = client_host(config.host, config.apikey)
+    url = service_url(host, config.port)
 
     def for_claude(base: Mapping[str, str]) -> dict[str, str]:
         return claude_env(base, url, host, config.apikey, config.api_timeout_ms, non_interactive=False)
@@ -45,3 +53,20 @@ def activate_lines(config: Config, environ: Mapping[str, str]) -> list[str]:
     lines = [f"export {key}={shlex.quote(value)}" for key, value in exports.items()]
     lines += [f"unset {key}" for key in unset]
     return lines
+
+
+@click.command()
+@click.pass_obj
+def activate(options: Options) -> None:
+    """Print `export` lines that route a plain `claude` through the router: eval "$(ccr activate)"."""
+    config = options.load()
+    click.echo("\n".join(activate_lines(config, os.environ)))
+    if sys.stdout.isatty():
+        click.echo('ccr: to apply these to this shell, run: eval "$(ccr activate)"', err=True)
+
+
+@click.command(name="env", hidden=True)
+@click.pass_context
+def env_command(ctx: click.Context) -> None:
+    """CCR's other name for `activate`."""
+    ctx.invoke(activate)

@@ -1,26 +1,30 @@
 """`ccr status`: the text describing the service (running or not, pid, URL, uptime, who started it, config, log,
-the last request) and the routing table of its config.
+the last request, the targets cooling down) and the routing table of its config.
 
 Imports the config loader only to build the routing table, and nothing of the server stack.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ccrouter.cli import log_view
-from ccrouter.service import code_sessions
-from ccrouter.service.control import OWNER_CODE, Status, stderr_log_path
+from ccrouter.cli.log_files import last_request, log_directory
+from ccrouter.cli.log_table import format_duration, summary
+from ccrouter.config.light import read_config_dict
+from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
+from ccrouter.paths import LOG_FILE
+from ccrouter.service import client, code_sessions
+from ccrouter.service.control import Status, stderr_log_path
+from ccrouter.service.pidfile import OWNER_CODE, PidInfo
 from ccrouter.service.ports import port_holder
 
 if TYPE_CHECKING:
     from ccrouter.config.model import Config
-
-_SCENARIO_KEYS = ("default", "background", "think", "longContext", "webSearch", "image")
 
 
 def describe(home: Path, current: Status, config_path: Path) -> str:
@@ -42,17 +46,17 @@ def describe(home: Path, current: Status, config_path: Path) -> str:
         lines.append(f"  url:      {info.url}")
         if info.started_at > 0:
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.started_at))
-            lines.append(f"  uptime:   {log_view.format_duration(time.time() - info.started_at)} (since {since})")
+            lines.append(f"  uptime:   {format_duration(time.time() - info.started_at)} (since {since})")
     else:
         note = f"; {current.note}" if current.note else ""
         lines.append(f"ccrouter is not running{note}. Start it with `ccr start` (or just run `ccr code`).")
     lines.append(f"  config:   {config_path}")
-    log_dir = log_view.log_directory(config_path)
-    if (log_dir / log_view.LOG_FILE_NAME).exists():
-        lines.append(f"  log:      {log_dir / log_view.LOG_FILE_NAME}")
-        last = log_view.last_request(log_dir)
+    log_dir = log_directory(config_path)
+    if (log_dir / LOG_FILE).exists():
+        lines.append(f"  log:      {log_dir / LOG_FILE}")
+        last = last_request(log_dir)
         if last is not None:
-            lines.append(f"  last request: {log_view.summary(last)}")
+            lines.append(f"  last request: {summary(last)}")
     loaded = _load(config_path)
     if info is None and loaded.config is not None:
         holder = port_holder(loaded.config.port)
@@ -61,19 +65,17 @@ def describe(home: Path, current: Status, config_path: Path) -> str:
     lines.extend(_routing(loaded))
     if info is not None and current.running:
         apikey = loaded.config.apikey if loaded.config is not None else None
-        lines.extend(_cooldowns(info.url, apikey))
+        lines.extend(_cooldowns(info, apikey))
     return "\n".join(lines)
 
 
-def _cooldowns(url: str, apikey: str | None) -> list[str]:
+def _cooldowns(info: PidInfo, apikey: str | None) -> list[str]:
     """The targets the running service skips for now (GET /api/cooldowns)."""
-    import json
-    import urllib.request
-
-    request = urllib.request.Request(url + "/api/cooldowns", headers={"x-api-key": apikey} if apikey else {})
     try:
-        with urllib.request.urlopen(request, timeout=2) as response:
-            cooling = json.loads(response.read())["cooling"]
+        status, body = client.get(info.host, info.port, "/api/cooldowns", timeout=2, apikey=apikey)
+        if status != 200:
+            raise OSError(f"HTTP {status}")
+        cooling = json.loads(body)["cooling"]
     except (OSError, ValueError, KeyError, TypeError):
         return ["  cooling down: (the service did not say)"]
     if not cooling:
@@ -102,7 +104,7 @@ class _Loaded:
 
 
 def _load(config_path: Path) -> _Loaded:
-    from ccrouter.config.model import load_config
+    from ccrouter.config.loading import load_config
     from ccrouter.errors import ConfigError
 
     try:
@@ -112,13 +114,7 @@ def _load(config_path: Path) -> _Loaded:
 
 
 def _raw_router(config_path: Path) -> Mapping[str, Any] | None:
-    try:
-        import json5
-
-        data = json5.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    router = data.get("Router") if isinstance(data, dict) else None
+    router = read_config_dict(config_path).get("Router")
     return router if isinstance(router, dict) else None
 
 
@@ -127,24 +123,24 @@ def _routing(loaded: _Loaded) -> list[str]:
     if config is None:
         lines = [f"  (the config does not load: {loaded.error})"]
         raw = loaded.raw_router or {}
-        written = [f"  {key:<12} {raw[key]}" for key in _SCENARIO_KEYS if isinstance(raw.get(key), str)]
+        written = [f"  {key:<12} {raw[key]}" for key in ROUTE_SCENARIOS if isinstance(raw.get(key), str)]
         if written:
             lines.append("routing (as written, not validated):")
             lines.extend(written)
         return lines
     lines = ["routing:"]
-    for scenario in _SCENARIO_KEYS:
+    for scenario in ROUTE_SCENARIOS:
         target = config.routes.get(scenario)
         fallbacks = config.fallback.get(scenario, ())
         if target is None and not fallbacks:
             continue
         text = target.label if target is not None else "(not set: default)"
-        if scenario == "longContext":
+        if scenario == Scenario.LONG_CONTEXT:
             text += f" (above {config.long_context_threshold:,} tokens)"
         if fallbacks:
             text += "; fallback " + ", ".join(t.label for t in fallbacks)
         lines.append(f"  {scenario:<12} {text}")
-    if "default" not in config.routes:
+    if Scenario.DEFAULT not in config.routes:
         lines.append("  (no Router.default: requests that fit no other rule fail)")
     if config.custom_router_path:
         lines.append(f"  custom router: {config.custom_router_path} (asked first)")

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ccrouter.service.control import ServiceError
+from ccrouter.errors import ServiceError
 
 INSTALL_HINT = (
     "Install it with `npm install -g @anthropic-ai/claude-code`, "

@@ -3,10 +3,10 @@
 
 A session counts while its `ccr code` process or the Claude Code it runs is alive (checked against the kernel's
 process start time, so a reused pid does not count). Files of dead sessions (a `ccr code` that was killed, a
-crash) are removed whenever the sessions are counted. Callers that act on the count (the auto-stop in `service`)
-hold the service lock, so counting, starting and stopping never interleave.
+crash) are removed whenever the sessions are counted. Callers that act on the count (the auto-stop in
+`service.control`) hold the service lock, so counting, starting and stopping never interleave.
 
-Only the standard library is imported here.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-SESSIONS_DIR = "code-sessions"
+from ccrouter.files import write_atomically
+from ccrouter.paths import CODE_SESSIONS_DIR
+from ccrouter.service.processes import is_running, proc_start_time
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class CodeSession:
 
 
 def sessions_dir(home: Path) -> Path:
-    return home / SESSIONS_DIR
+    return home / CODE_SESSIONS_DIR
 
 
 def _path(home: Path, pid: int) -> Path:
@@ -42,14 +44,14 @@ def _path(home: Path, pid: int) -> Path:
 def register(home: Path, pid: int | None = None) -> CodeSession:
     """Record the calling `ccr code` process (or `pid`) as a running session."""
     pid = os.getpid() if pid is None else pid
-    session = CodeSession(pid, _proc_start(pid), time.time())
+    session = CodeSession(pid, proc_start_time(pid), time.time())
     _write(home, session)
     return session
 
 
 def set_claude(home: Path, session: CodeSession, claude_pid: int) -> CodeSession:
     """Note the Claude Code process of `session`: the session counts while either process lives."""
-    updated = CodeSession(session.pid, session.proc_start, session.started_at, claude_pid, _proc_start(claude_pid))
+    updated = CodeSession(session.pid, session.proc_start, session.started_at, claude_pid, proc_start_time(claude_pid))
     _write(home, updated)
     return updated
 
@@ -77,12 +79,8 @@ def live_sessions(home: Path) -> list[CodeSession]:
 
 
 def _write(home: Path, session: CodeSession) -> None:
-    directory = sessions_dir(home)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = _path(home, session.pid)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(asdict(session)) + "\n", encoding="utf-8")
-    tmp.replace(target)
+    data = (json.dumps(asdict(session)) + "\n").encode("utf-8")
+    write_atomically(_path(home, session.pid), data, durable=False)
 
 
 def _read(path: Path) -> CodeSession | None:
@@ -104,20 +102,6 @@ def _optional_int(value: Any) -> int | None:
 
 
 def _session_alive(session: CodeSession) -> bool:
-    if _alive(session.pid, session.proc_start):
+    if is_running(session.pid, session.proc_start):
         return True
-    return session.claude_pid is not None and _alive(session.claude_pid, session.claude_proc_start)
-
-
-def _alive(pid: int, proc_start: int | None) -> bool:
-    from ccrouter.service.control import pid_alive, proc_start_time
-
-    if not pid_alive(pid):
-        return False
-    return proc_start is None or proc_start_time(pid) in (None, proc_start)
-
-
-def _proc_start(pid: int) -> int | None:
-    from ccrouter.service.control import proc_start_time
-
-    return proc_start_time(pid)
+    return session.claude_pid is not None and is_running(session.claude_pid, session.claude_proc_start)

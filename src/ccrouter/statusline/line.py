@@ -6,8 +6,9 @@ running service which scenario and which real `provider,model` served that sessi
 
 Claude Code runs this several times a second, so it has to finish well within 100 ms: only modules that json and
 socket load anyway are imported (no click, no config loader, no json5 for a plain-JSON config, not even
-`typing`), the service is asked over a bare socket with a 0.3 s budget, and nothing here can raise past `main`:
-any failure still prints a line and exits 0.
+`typing`; of ccrouter only the leaves `paths`, `config.light` and `service.client`), the service is asked over
+a bare socket with a 0.3 s budget, and nothing here can raise past `main`: any failure still prints a line and
+exits 0.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import sys
-import time
 
-from ccrouter.paths import home_dir
+from ccrouter.config.light import read_config_dict
+from ccrouter.paths import CONFIG_FILE, PID_FILE, home_dir
+from ccrouter.service import client
 from ccrouter.statusline import style
 
 TYPE_CHECKING = False  # typing costs ~4 ms to import; mypy still reads the block below
@@ -28,11 +29,10 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
 TIMEOUT_S = 0.3
-PID_FILE = "ccr.pid"  # as service.PID_FILE (service imports more than this command can afford)
 FALLBACK = "ccr: statusline unavailable"
 HINT_DOWN = "router not running (ccr start)"
 NO_REQUESTS = "no requests through ccr yet"
-_VAR = r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)"  # as config._VAR; compiled when used
+_VAR = r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)"  # as config.loading's; compiled when used
 _PATH_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -68,11 +68,11 @@ def statusline(raw: str, environ: Mapping[str, str], config_path: str | None = N
         data = None
     if not isinstance(data, dict):
         return "ccr: no statusline input (Claude Code sends it on stdin)"
-    home = ccr_home(environ)
+    home = home_dir(environ)
     service = read_service(home)
     # The config the running service uses (its APIKEY is the one to send), unless `ccr --config` names one.
     path = config_path or (service.config if service is not None and service.config else None)
-    config = read_config(path or os.path.join(home, "config.json"))
+    config = read_config_dict(path or os.path.join(home, CONFIG_FILE))
     variables, state = describe(data, service, config, environ)
     colors = environ.get("TERM") != "dumb" and not environ.get("NO_COLOR")
     simple_icons = environ.get("USE_SIMPLE_ICONS") == "true" or environ.get("TERM") in ("dumb", "unknown")
@@ -83,12 +83,9 @@ def statusline(raw: str, environ: Mapping[str, str], config_path: str | None = N
 # Where the service is, and its APIKEY
 
 
-def ccr_home(environ: Mapping[str, str]) -> str:
-    return home_dir(environ)
-
-
 class Service:
-    """The running service, as its pid file records it."""
+    """The running service, as its pid file records it. (Read here in a few lines: `service.pidfile`'s imports,
+    dataclasses and pathlib, cost more than this command's budget.)"""
 
     __slots__ = ("config", "host", "pid", "port")
 
@@ -111,26 +108,6 @@ def read_service(home: str) -> Service | None:
     except OSError:
         pass  # alive, but another user's
     return service
-
-
-def read_config(path: str) -> dict[str, Any]:
-    """The config as a dict ({} when missing or unreadable). Plain JSON is parsed with json; only a config that
-    needs JSON5 (comments, trailing commas) pays for importing json5."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, ValueError):
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        try:
-            import json5
-
-            data = json5.loads(text)
-        except Exception:
-            return {}
-    return data if isinstance(data, dict) else {}
 
 
 def api_key(config: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
@@ -159,51 +136,6 @@ def api_key(config: Mapping[str, Any], environ: Mapping[str, str]) -> str | None
 # Asking the service
 
 
-def http_get(host: str, port: int, path: str, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
-    """(status, body) of `GET path`, all within `timeout` seconds. A bare socket rather than http.client, whose
-    imports (email, ...) alone take longer than the request. Raises OSError (TimeoutError on time-out)."""
-    deadline = time.monotonic() + timeout
-    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    lines = [f"GET {path} HTTP/1.1", f"Host: {authority}", "Connection: close", "Accept: application/json"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(request)
-        received = b""
-        length: int | None = None
-        header_end = -1
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the service did not answer in time")
-            sock.settimeout(remaining)
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-            if header_end < 0:
-                header_end = received.find(b"\r\n\r\n")
-                if header_end >= 0:
-                    length = _content_length(received[:header_end])
-            if length is not None and len(received) - header_end - 4 >= length:
-                break
-    if header_end < 0:
-        raise OSError("the service sent no complete HTTP answer")
-    status_line = received[: received.find(b"\r\n")].split()
-    if len(status_line) < 2 or not status_line[1].isdigit():
-        raise OSError("the service sent no HTTP status")
-    body = received[header_end + 4 :]
-    return int(status_line[1]), body[:length] if length is not None else body
-
-
-def _content_length(head: bytes) -> int | None:
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length" and value.strip().isdigit():
-            return int(value.strip())
-    return None
-
-
 def _quote(segment: str) -> str:
     """Percent-encode one URL path segment (urllib.parse costs an import)."""
     return "".join(chr(b) if b in _PATH_SAFE else f"%{b:02X}" for b in segment.encode("utf-8"))
@@ -214,9 +146,9 @@ def ask_service(service: Service | None, session_id: str, apikey: str | None) ->
     has yet; (None, hint) when the service cannot say, the hint saying why."""
     if service is None:
         return None, HINT_DOWN
-    headers = {"x-api-key": apikey} if apikey else {}
     try:
-        status, body = http_get(service.host, service.port, "/api/sessions/" + _quote(session_id), headers, TIMEOUT_S)
+        path = "/api/sessions/" + _quote(session_id)
+        status, body = client.get(service.host, service.port, path, timeout=TIMEOUT_S, apikey=apikey)
     except TimeoutError:
         return None, "router not answering (ccr status)"
     except OSError:
