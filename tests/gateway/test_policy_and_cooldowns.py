@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
-from ccrouter.config.model import Config, parse_config
+from ccrouter.config.loading import parse_config
+from ccrouter.config.model import Config
 from ccrouter.config.policy import CooldownPolicy, RetryPolicy
 from ccrouter.errors import ConfigError
 from ccrouter.gateway.cooldowns import Cooldowns
-from ccrouter.gateway.dispatch import Attempt, attempts_header, is_retryable, retry_after_seconds
+from ccrouter.gateway.dispatch import is_retryable, retry_after_seconds
+from ccrouter.gateway.records import Attempt, attempts_header
 
 PROVIDERS = [
     {"name": "a", "api_base_url": "http://127.0.0.1:1/v1/chat/completions", "api_key": "k", "models": ["m1", "m2"]},
@@ -170,5 +172,9 @@ def test_the_table_of_targets_is_bounded() -> None:
 
 
 def test_attempts_header_lists_every_target_in_order() -> None:
-    attempts = [Attempt("a,m1", 0, "cooling down"), Attempt("b,m3", 429, "busy"), Attempt("a,m2", 200)]
+    config = load()
+    a_m1, b_m3, a_m2 = (config.resolve(label) for label in ("a,m1", "b,m3", "a,m2"))
+    assert a_m1 is not None and b_m3 is not None and a_m2 is not None
+    attempts = [Attempt(a_m1, 0, "cooling down"), Attempt(b_m3, 429, "busy"), Attempt(a_m2, 200)]
     assert attempts_header(attempts) == "a,m1=cooling, b,m3=429, a,m2=200"
+    assert attempts[1].as_dict() == {"target": "b,m3", "status": 429, "error": "busy", "ms": 0.0}

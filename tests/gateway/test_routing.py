@@ -7,9 +7,15 @@ from typing import Any
 
 import pytest
 
-from ccrouter.config.model import Config, parse_config
+from ccrouter.config.loading import parse_config
+from ccrouter.config.model import Config
+from ccrouter.config.scenarios import Scenario
 from ccrouter.errors import RoutingError
-from ccrouter.gateway.routing import SessionUsage, route, session_id_of
+from ccrouter.gateway.records import RequestRecord
+from ccrouter.gateway.request import MessagesRequest
+from ccrouter.gateway.routing import Route, route
+from ccrouter.gateway.sessions import LastInputTokens
+from ccrouter.gateway.subagent import take_subagent_tag
 
 CONFIG = {
     "Providers": [
@@ -39,8 +45,16 @@ def body(**fields: Any) -> dict[str, Any]:
     return {"model": "claude-sonnet-5-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], **fields}
 
 
+def decide(config: Config, request: dict[str, Any], **kwargs: Any) -> Route:
+    """What the gateway does: the subagent tag taken out first, then the decision."""
+    subagent = take_subagent_tag(request)
+    return route(
+        MessagesRequest(request, {}), config, token_estimate=kwargs.pop("tokens", 10), subagent=subagent, **kwargs
+    )
+
+
 def chosen(config: Config, request: dict[str, Any], **kwargs: Any) -> tuple[str, str]:
-    result = route(request, config, token_estimate=kwargs.pop("tokens", 10), **kwargs)
+    result = decide(config, request, **kwargs)
     return result.scenario, result.primary.label
 
 
@@ -49,9 +63,9 @@ def test_default(config: Config) -> None:
 
 
 def test_fallbacks_follow_the_primary(config: Config) -> None:
-    result = route(body(thinking={"type": "enabled", "budget_tokens": 2000}), config, token_estimate=5)
+    result = decide(config, body(thinking={"type": "enabled", "budget_tokens": 2000}), tokens=5)
     assert [t.label for t in result.targets] == ["main,m-think", "search,web", "main,m-default"]
-    assert [t.label for t in route(body(), config, token_estimate=5).targets] == ["main,m-default", "Local,small"]
+    assert [t.label for t in decide(config, body(), tokens=5).targets] == ["main,m-default", "Local,small"]
 
 
 def test_background_needs_claude_and_haiku(config: Config) -> None:
@@ -115,7 +129,7 @@ def test_explicit_beats_long_context_and_think(config: Config) -> None:
 @pytest.mark.parametrize(("model", "fragment"), [("nobody,x", "'nobody'"), ("local,nomodel", "'nomodel'")])
 def test_unknown_explicit_target_is_a_clear_error(config: Config, model: str, fragment: str) -> None:
     with pytest.raises(RoutingError) as info:
-        route(body(model=model), config, token_estimate=1)
+        decide(config, body(model=model), tokens=1)
     assert fragment in info.value.message and info.value.status == 400
 
 
@@ -147,6 +161,11 @@ def test_long_context_comes_before_subagent(config: Config) -> None:
     assert chosen(config, body(system=system), tokens=5000)[0] == "longContext"
 
 
+def test_scenarios_are_the_shared_names(config: Config) -> None:
+    result = decide(config, body(model="claude-haiku-4-5"))
+    assert result.scenario is Scenario.BACKGROUND and result.scenario == "background"
+
+
 def test_custom_router_choice_wins_and_unknown_choice_falls_through(config: Config) -> None:
     assert chosen(config, body(model="local,small"), custom_choice="Search,WEB") == ("custom", "search,web")
     assert chosen(config, body(), custom_choice="nobody,nothing") == ("default", "main,m-default")
@@ -165,21 +184,12 @@ def test_unconfigured_scenarios_fall_through_to_default() -> None:
 def test_no_default_is_a_clear_error() -> None:
     no_default = parse_config(json.dumps({**CONFIG, "Router": {"think": "main,m-think"}}), {})
     with pytest.raises(RoutingError, match=r"Router\.default"):
-        route(body(), no_default, token_estimate=1)
+        decide(no_default, body(), tokens=1)
 
 
-def test_session_id_sources() -> None:
-    new_style = {"metadata": {"user_id": json.dumps({"device_id": "d", "session_id": "abc-123"})}}
-    assert session_id_of(new_style, {}) == "abc-123"
-    old_style = {"metadata": {"user_id": "user_deadbeef_account__session_9f8e7d"}}
-    assert session_id_of(old_style, {}) == "9f8e7d"
-    assert session_id_of({}, {"x-claude-code-session-id": "hdr-1"}) == "hdr-1"
-    assert session_id_of({"metadata": {"user_id": "{not json"}}, {}) is None
-
-
-def test_session_usage_is_bounded() -> None:
-    usage = SessionUsage(capacity=2)
-    usage.record("a", 10)
-    usage.record("b", 20)
-    usage.record("c", 30)
-    assert (usage.get("a"), usage.get("b"), usage.get("c"), usage.get(None)) == (0, 20, 30, 0)
+def test_last_input_tokens_keeps_served_requests_of_recent_sessions() -> None:
+    last = LastInputTokens(capacity=2)
+    for session, tokens in (("a", 10), ("b", 20), ("c", 30)):
+        last(RequestRecord("r", 0.0, session_id=session, status=200, input_tokens=tokens, cache_read_input_tokens=1))
+    last(RequestRecord("r", 0.0, session_id="c", status=429, input_tokens=99))  # not served: not kept
+    assert (last.get("a"), last.get("b"), last.get("c"), last.get(None)) == (0, 21, 31, 0)

@@ -97,7 +97,7 @@ def test_registry_builds_both_adapters(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
     assert type(make_adapter(gemini_provider(), "gemini-2.5-pro")) is GeminiAdapter
     vertex = make_adapter(vertex_provider(), "gemini-2.5-pro")
-    assert type(vertex) is VertexGeminiAdapter and isinstance(vertex.credentials, StaticToken)
+    assert type(vertex) is VertexGeminiAdapter and isinstance(vertex.credentials.source(), StaticToken)
     assert GeminiAdapter.credentials is None
 
 
@@ -321,10 +321,24 @@ def test_vertex_without_project_or_credentials_says_what_to_set(tmp_path: Path) 
         adapter.build_request({"messages": []}, ctx(provider, model="m"))
     assert caught.value.status == 400 and "GOOGLE_CLOUD_PROJECT" in caught.value.message
     broken = VertexGeminiAdapter(provider, "m", env={"HOME": str(tmp_path)})
-    assert isinstance(broken.credentials, BrokenCredentials)
+    assert isinstance(broken.credentials.source(), BrokenCredentials)
     with pytest.raises(UpstreamError) as caught:
         broken.build_request({"messages": []}, ctx(provider, model="m"))
     assert caught.value.status == 401 and "GOOGLE_APPLICATION_CREDENTIALS" in caught.value.message
+
+
+def test_vertex_reads_its_key_file_only_when_it_needs_it(tmp_path: Path) -> None:
+    key_file = tmp_path / "sa.json"  # not there yet: constructing the adapter must not look
+    env = {CREDENTIALS_ENV: str(key_file), "GOOGLE_CLOUD_PROJECT": "env-project"}
+    provider = vertex_provider()
+    adapter = VertexGeminiAdapter(provider, "m", env=env)
+    write_service_account(key_file, new_rsa_key(), "https://t.test/token", "file-project")
+    request = adapter.build_request({"messages": []}, ctx(provider, model="m"))  # the project is configured
+    assert "/projects/env-project/" in request.url
+    key_file.unlink()  # still not read: only the token needs it, and this request did not ask for one
+    no_project = VertexGeminiAdapter(provider, "m", env={CREDENTIALS_ENV: str(key_file)})
+    write_service_account(key_file, new_rsa_key(), "https://t.test/token", "file-project")
+    assert no_project.project == "file-project"  # read when the project can only come from it
 
 
 # ---------------------------------------------------------------------------------------------------------

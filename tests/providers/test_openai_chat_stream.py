@@ -10,8 +10,11 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ccrouter.providers.anthropic import AnthropicStreamRelay
+from ccrouter.providers.base import StreamFailure
 from ccrouter.providers.openai_chat.adapter import ChatStreamTranslator
 from ccrouter.providers.openai_chat.stream import ChatStreamState
+from ccrouter.providers.stream_events import CUT_SHORT
 from tests.support.fixture_cases import (
     accumulate,
     blocks_in_order,
@@ -86,8 +89,41 @@ def test_finish_reason_then_eof_without_done_succeeds() -> None:
 
 
 def test_done_without_finish_reason_is_an_error() -> None:
-    out, _ = run_stream([b"data: " + orjson.dumps(_chunk({"content": "half"})) + b"\n\ndata: [DONE]\n\n"])
+    out, translator = run_stream([b"data: " + orjson.dumps(_chunk({"content": "half"})) + b"\n\ndata: [DONE]\n\n"])
     assert decode_events(out)[-1]["event"] == "error"
+    assert translator.error == StreamFailure("api_error", CUT_SHORT)
+
+
+def test_the_translator_exposes_the_error_it_ended_in() -> None:
+    translator = ChatStreamTranslator(ChatStreamState(MODEL, INPUT_TOKENS, make_id=counter_ids()))
+    translator.feed(b"data: " + orjson.dumps(_chunk({"content": "hi"})) + b"\n\n")
+    assert translator.error is None
+    out = translator.feed(b'data: {"error": {"message": "slow down", "code": 429}}\n\n')
+    assert decode_events(out)[-1]["event"] == "error"
+    message = "The provider sent an error in its stream: slow down"
+    assert translator.error == StreamFailure("rate_limit_error", message)
+    assert translator.finish() == b"" and translator.error.message == message
+
+
+def test_an_error_before_anything_else_is_a_failure_at_the_start() -> None:
+    translator = ChatStreamTranslator(ChatStreamState(MODEL, INPUT_TOKENS, make_id=counter_ids()))
+    assert translator.feed(b": keepalive\n\n") == b""
+    translator.feed(b'data: {"error": {"message": "no capacity", "code": 503}}\n\n')
+    message = "The provider sent an error in its stream: no capacity"
+    assert translator.error == StreamFailure("overloaded_error", message, at_start=True)
+
+
+def test_the_anthropic_relay_exposes_the_error_it_relayed_or_made() -> None:
+    relay = AnthropicStreamRelay()
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    chunk = b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
+    assert relay.feed(chunk) == chunk
+    assert relay.error == StreamFailure("overloaded_error", "Overloaded", at_start=True)
+    assert relay.finish() == b""
+    cut = AnthropicStreamRelay()
+    cut.feed(b'event: message_start\ndata: {"type": "message_start", "message": {"usage": {"input_tokens": 3}}}\n\n')
+    assert cut.error is None and decode_events(cut.finish())[-1]["event"] == "error"
+    assert cut.error == StreamFailure("api_error", CUT_SHORT)
 
 
 # ---------------------------------------------------------------------------------------------------------

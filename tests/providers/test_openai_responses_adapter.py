@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from ccrouter.config.model import Provider, Target, TransformerUse, parse_config
+from ccrouter.config.loading import parse_config
+from ccrouter.config.model import Provider, Target, TransformerUse
 from ccrouter.errors import UpstreamError
 from ccrouter.providers.base import Adapter, RequestContext, StreamTranslator, Usage
 from ccrouter.providers.openai_responses.adapter import SUMMARY_HINT, ResponsesAdapter, responses_url

@@ -18,6 +18,7 @@ from ccrouter.providers.gemini.vertex_auth import (
     CREDENTIALS_ENV,
     SCOPE,
     BrokenCredentials,
+    GoogleCredentials,
     OAuthToken,
     StaticToken,
     load_credentials,
@@ -93,6 +94,25 @@ def test_service_account_jwt_is_signed_and_exchanged(tmp_path: Path) -> None:
     }
     with pytest.raises(InvalidSignature):
         verify_jwt(form["assertion"], new_rsa_key().public_key())  # the check is real
+
+
+def test_google_credentials_read_their_file_at_the_first_token(tmp_path: Path) -> None:
+    path = tmp_path / "sa.json"
+    creds = GoogleCredentials("vx", {"credentials": str(path)}, {}, Clock())  # no file yet: nothing is read
+    write_service_account(path, new_rsa_key(), TOKEN_URI)
+    upstream = FakeUpstream(token_answer("ya29.lazy"))
+    assert headers(creds, upstream) == {"authorization": "Bearer ya29.lazy"}
+    assert creds.key_file()["project_id"] == "sa-project" and isinstance(creds.source(), OAuthToken)
+    path.unlink()
+    assert headers(creds, upstream) == {"authorization": "Bearer ya29.lazy"}  # read once, kept
+
+
+def test_google_credentials_report_an_unreadable_file_on_each_request(tmp_path: Path) -> None:
+    creds = GoogleCredentials("vx", {}, {CREDENTIALS_ENV: str(tmp_path / "missing.json")}, Clock())
+    for _ in range(2):
+        with pytest.raises(UpstreamError) as caught:
+            headers(creds, FakeUpstream(token_answer()))
+        assert caught.value.status == 401 and "cannot read the credentials file" in caught.value.message
 
 
 def test_token_is_cached_until_shortly_before_it_expires(tmp_path: Path) -> None:

@@ -31,11 +31,14 @@ class App:
         upstream: Upstream,
         log: Logger,
         watcher: ConfigWatcher | None = None,
+        *,
+        tune_gc: bool = True,
     ) -> None:
         self.gateway = gateway
         self.upstream = upstream
         self.log = log
         self.watcher = watcher
+        self.tune_gc = tune_gc  # off where the app is not alone in its process (tests serving many apps)
         self._background: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -160,7 +163,7 @@ class App:
             if message["type"] == "lifespan.startup":
                 await self.upstream.start()
                 # Load the tokenizer vocabulary off the event loop so /health answers at once.
-                asyncio.get_running_loop().run_in_executor(None, _settle)
+                asyncio.get_running_loop().run_in_executor(None, _settle if self.tune_gc else tokens.preload)
                 if self.watcher is not None:
                     self._background.append(asyncio.create_task(self.watcher.run()))
                 await send({"type": "lifespan.startup.complete"})

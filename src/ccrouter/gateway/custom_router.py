@@ -10,9 +10,9 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ccrouter.errors import ConfigError
+from ccrouter.errors import ConfigError, UserCodeError
 from ccrouter.gateway.logs import Logger
-from ccrouter.user_code import UserCodeError, load_user_module
+from ccrouter.user_code import load_user_module
 
 RouterFunction = Callable[[dict[str, Any], Mapping[str, Any]], Any]
 

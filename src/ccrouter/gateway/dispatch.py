@@ -6,7 +6,7 @@ commit window passes, after which the client's stream starts and keepalive pings
 until the whole reply is read and translated. Other 4xx go straight back to the client. When every target has
 failed, the route is tried again after a back-off (the provider's `Retry-After`, up to a cap, else exponential
 with jitter), a bounded number of times, all within API_TIMEOUT_MS. Each try becomes an `Attempt` the response
-headers and the log line report.
+headers and the log line report. The network is a `Transport` (the gateway's is `upstream.Upstream`).
 """
 
 from __future__ import annotations
@@ -17,15 +17,23 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import orjson
 
 from ccrouter.config.model import Config, Target
 from ccrouter.errors import BadRequest, GatewayError, UpstreamError
 from ccrouter.gateway.cooldowns import Cooldowns, Cooling
-from ccrouter.gateway.upstream import Upstream, UpstreamResponse
-from ccrouter.providers.base import Adapter, ForwardRequest, Reply, RequestContext, StreamTranslator
+from ccrouter.gateway.records import Attempt
+from ccrouter.gateway.request import MessagesRequest
+from ccrouter.providers.base import (
+    Adapter,
+    ForwardRequest,
+    Reply,
+    RequestContext,
+    StreamTranslator,
+    Transport,
+    TransportResponse,
+)
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
@@ -35,29 +43,13 @@ def is_retryable(status: int) -> bool:
 
 
 @dataclass(slots=True)
-class Attempt:
-    target: str  # "provider,model"
-    status: int  # HTTP status the provider answered, or ccrouter's 502/504 for connection failures; 0 if skipped
-    error: str | None = None
-    ms: float = 0.0
-
-    def outcome(self) -> str:
-        if self.status == 0:
-            return "cooling"
-        return str(self.status)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "status": self.status, "error": self.error, "ms": self.ms}
-
-
-@dataclass(slots=True)
 class Opened:
     """A target that answered: what the client gets comes from here."""
 
     target: Target
     adapter: Adapter
     ctx: RequestContext
-    response: UpstreamResponse
+    response: TransportResponse
     reply: Reply | None = None  # the whole translated reply (a plain request, or a provider that ignored `stream`)
     translator: StreamTranslator | None = None  # a stream: the translator, already fed
     first_bytes: bytes = b""  # a stream: the Anthropic SSE bytes translated before the commit
@@ -66,36 +58,33 @@ class Opened:
 
 @dataclass(slots=True)
 class Plan:
-    """One request's view of the route: its targets, the attempts made so far, and the deadline."""
+    """One request's view of the route: the request, its targets, and the attempts made so far."""
 
-    targets: tuple[Target, ...]
+    request: MessagesRequest
     request_id: str
-    stream: bool
-    input_tokens: int
-    client_headers: Mapping[str, str]
+    targets: tuple[Target, ...]
+    input_tokens: int  # the local estimate
     attempts: list[Attempt] = field(default_factory=list)
 
 
 class Dispatcher:
     def __init__(
         self,
-        upstream: Upstream,
+        transport: Transport,
         cooldowns: Cooldowns,
         commit_window_s: float,
         *,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        self.upstream = upstream
+        self.transport = transport
         self.cooldowns = cooldowns
         self.commit_window_s = commit_window_s
         self.on_cooldown: Callable[[str, float, str], None] | None = None  # (target, seconds, reason)
         self._clock = clock
         self._jitter = jitter
 
-    async def open(
-        self, plan: Plan, body: dict[str, Any], config: Config, adapter_for: Callable[[Target], Adapter]
-    ) -> Opened:
+    async def open(self, plan: Plan, config: Config, adapter_for: Callable[[Target], Adapter]) -> Opened:
         """The first target that answers, or the last failure (an UpstreamError naming every attempt)."""
         deadline = self._clock() + config.api_timeout_ms / 1000
         policy = config.retry
@@ -110,7 +99,7 @@ class Dispatcher:
                 if last is not None and self._clock() >= deadline:
                     break
                 try:
-                    return await self._try(target, plan, body, config, adapter_for, deadline)
+                    return await self._try(target, plan, config, adapter_for, deadline)
                 except UpstreamError as exc:
                     if not is_retryable(exc.status):
                         raise self._final(exc, plan) from None
@@ -130,35 +119,35 @@ class Dispatcher:
             if state is None:
                 yield target
             else:
-                plan.attempts.append(Attempt(target.label, 0, f"cooling down for {state.seconds_left:.0f} s more"))
+                plan.attempts.append(Attempt(target, 0, f"cooling down for {state.seconds_left:.0f} s more"))
 
     async def _try(
         self,
         target: Target,
         plan: Plan,
-        body: dict[str, Any],
         config: Config,
         adapter_for: Callable[[Target], Adapter],
         deadline: float,
     ) -> Opened:
         started = self._clock()
-        attempt = Attempt(target.label, 0)
+        attempt = Attempt(target, 0)
         plan.attempts.append(attempt)
         try:
             try:
                 adapter = adapter_for(target)
             except GatewayError as exc:  # this target cannot be served at all (e.g. an adapter ccrouter lacks)
                 raise UpstreamError(exc.status if exc.status >= 500 else 502, exc.message, exc.error_type) from None
-            ctx = RequestContext(plan.request_id, target, plan.stream, plan.input_tokens, plan.client_headers)
+            request = plan.request
+            ctx = RequestContext(plan.request_id, target, request.stream, plan.input_tokens, request.headers)
             try:
-                forward = adapter.build_request(body, ctx)
+                forward = adapter.build_request(request.body, ctx)
             except orjson.JSONEncodeError:
                 raise BadRequest(
                     "The request nests JSON more than 250 levels deep (in a tool input, a schema or a parameter), "
                     "which ccrouter cannot forward. Flatten that value."
                 ) from None
             if adapter.credentials is not None:
-                extra = await adapter.credentials.headers(self.upstream, config.api_timeout_ms, config.proxy_url)
+                extra = await adapter.credentials.headers(self.transport, config.api_timeout_ms, config.proxy_url)
                 forward = ForwardRequest(forward.url, {**forward.headers, **extra}, forward.body)
             attempt_timeout_ms = config.retry.attempt_timeout_ms
             ends = min(deadline, started + attempt_timeout_ms / 1000) if attempt_timeout_ms else deadline
@@ -195,7 +184,7 @@ class Dispatcher:
     async def _open(
         self, target: Target, adapter: Adapter, ctx: RequestContext, forward: ForwardRequest, config: Config
     ) -> Opened:
-        response = await self.upstream.post(forward, target.provider.name, config.api_timeout_ms, config.proxy_url)
+        response = await self.transport.post(forward, target.provider.name, config.api_timeout_ms, config.proxy_url)
         if response.status >= 400:
             raise await _provider_error(response, adapter, target)
         opened = Opened(target, adapter, ctx, response)
@@ -211,8 +200,8 @@ class Dispatcher:
 
     async def _first_bytes(self, opened: Opened) -> None:
         """Feed the translator until it has something for the client, or the commit window passes (then the
-        client's stream starts anyway so pings can keep it alive). A stream that fails before then is a failed
-        attempt like any other: nothing has reached the client."""
+        client's stream starts anyway so pings can keep it alive). A stream whose first event is an error (the
+        translator's `error.at_start`) is a failed attempt like any other: nothing has reached the client."""
         translator = opened.translator = opened.adapter.stream_translator(opened.ctx)
         response = opened.response
         commit_at = self._clock() + self.commit_window_s
@@ -231,8 +220,15 @@ class Dispatcher:
                 opened.ended = True
                 break
             out = translator.feed(chunk)
-        if out.startswith(b"event: error"):
-            raise UpstreamError(502, _stream_error_message(out, opened.target), "api_error")
+        failure = translator.error
+        if failure is not None and failure.at_start:  # it said nothing but that: a failed attempt like any other
+            target = opened.target
+            raise UpstreamError(
+                502,
+                f"Provider {target.provider.name!r} (model {target.model}) failed before its first token: "
+                f"{failure.message[:1000]}",
+                "api_error",
+            )
         opened.first_bytes = out
 
     def _backoff(self, round_no: int, last: UpstreamError | None, config: Config) -> float | None:
@@ -249,7 +245,7 @@ class Dispatcher:
         tried = [a for a in plan.attempts if a.status]
         if len(tried) <= 1:
             return exc
-        summary = "; ".join(f"{a.target}: {_short(a)}" for a in plan.attempts)
+        summary = "; ".join(f"{a.label}: {_short(a)}" for a in plan.attempts)
         return UpstreamError(
             exc.status,
             f"{exc.message} (all {len(tried)} attempts failed: {summary}. "
@@ -263,16 +259,11 @@ def _seconds_left(pair: tuple[Cooling | None, Target]) -> float:
     return pair[0].seconds_left if pair[0] is not None else 0.0
 
 
-def _is_json(response: UpstreamResponse) -> bool:
+def _is_json(response: TransportResponse) -> bool:
     return response.headers.get("content-type", "").startswith("application/json")
 
 
-def attempts_header(attempts: list[Attempt]) -> str:
-    """`x-ccr-attempts`: every target tried (or skipped) in order, with what it answered."""
-    return ", ".join(f"{a.target}={a.outcome()}" for a in attempts)
-
-
-async def _provider_error(response: UpstreamResponse, adapter: Adapter, target: Target) -> UpstreamError:
+async def _provider_error(response: TransportResponse, adapter: Adapter, target: Target) -> UpstreamError:
     try:
         payload = await response.read()
     except UpstreamError:
@@ -305,16 +296,6 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def _stream_error_message(sse: bytes, target: Target) -> str:
-    """The message of the `event: error` a translator made of a stream that failed before any content."""
-    data = sse.split(b"data: ", 1)[-1].split(b"\n", 1)[0]
-    try:
-        text = str(orjson.loads(data)["error"]["message"])
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        text = data.decode("utf-8", "replace")
-    return f"Provider {target.provider.name!r} (model {target.model}) failed before its first token: {text[:1000]}"
 
 
 def _short(attempt: Attempt) -> str:

@@ -1,4 +1,5 @@
-"""JSON-lines logs in `$CCR_HOME/logs/ccr-router.log`: one line per request, plus service events.
+"""JSON-lines logs in `$CCR_HOME/logs/ccr-router.log` (`paths.LOG_DIR` / `paths.LOG_FILE`): one line per request,
+plus service events.
 
 Rotated by size and bounded in count. Every line passes through the redactor, so a provider key or the
 router's APIKEY cannot reach the file even when a body or an upstream error message happens to contain it.
@@ -14,8 +15,9 @@ from typing import IO, Any
 
 import orjson
 
+from ccrouter.paths import LOG_FILE
+
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
-LOG_FILE_NAME = "ccr-router.log"
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
 REDACTED = "[redacted]"
@@ -61,7 +63,7 @@ class Logger:
         self._size = 0
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            self._path = directory / LOG_FILE_NAME
+            self._path = directory / LOG_FILE
             self._open()
 
     def enabled(self, level: str) -> bool:

@@ -12,10 +12,12 @@ import asyncio
 import os
 from pathlib import Path
 
-from ccrouter.config.model import Config, load_config
+from ccrouter.config.loading import load_config
+from ccrouter.config.model import Config
 from ccrouter.errors import ConfigError
-from ccrouter.gateway.journey import Gateway, Runtime
+from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import LEVELS, Logger, Redactor
+from ccrouter.gateway.runtime import Runtime
 
 DEFAULT_POLL_S = 0.5
 
@@ -71,13 +73,20 @@ class ConfigWatcher:
             blocked = restart_only_changes(current, config)
             if blocked:
                 raise ConfigError(f"{', '.join(blocked)} changed; run `ccr restart` to apply that.")
-            runtime = Runtime(config)
+            self.apply(config)
         except ConfigError as exc:
             self.log.error("config change not applied; the previous config keeps serving", error=str(exc))
             return False
+        self.log.info(
+            "config reloaded", config=str(self.path), routes={str(k): t.label for k, t in config.routes.items()}
+        )
+        return True
+
+    def apply(self, config: Config) -> None:
+        """Serve `config` from now on (a ConfigError, from loading its custom router, changes nothing): swap the
+        runtime, and take its log level and secrets."""
+        runtime = Runtime(config)
         self.gateway.runtime = runtime
         self.log.threshold = LEVELS[config.log_level]
         # Keep redacting the old keys too: requests in flight still use them, and so may their errors.
         self.log.redact = Redactor([*self.log.redact.secrets, *runtime.redact.secrets])
-        self.log.info("config reloaded", config=str(self.path), routes={k: t.label for k, t in config.routes.items()})
-        return True

@@ -9,29 +9,37 @@ import argparse
 import sys
 from pathlib import Path
 
-from ccrouter.config.model import Config, load_config
+from ccrouter.config.loading import load_config
+from ccrouter.config.model import Config
 from ccrouter.errors import ConfigError
 from ccrouter.gateway.app import App
 from ccrouter.gateway.auth import bind_host
-from ccrouter.gateway.journey import DEFAULT_PING_INTERVAL_S, Gateway, Runtime
+from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import Logger
 from ccrouter.gateway.reload import ConfigWatcher
+from ccrouter.gateway.runtime import Runtime
 from ccrouter.gateway.upstream import Upstream
+from ccrouter.paths import LOG_DIR
 
 
-def build_app(config: Config, ping_interval_s: float = DEFAULT_PING_INTERVAL_S) -> App:
+def build_app(config: Config, ping_interval_s: float | None = None, *, tune_gc: bool = True) -> App:
+    """The whole service for `config`: gateway, network client, log and config watcher (started by its lifespan).
+    `ping_interval_s` overrides the config's PING_INTERVAL_MS; `tune_gc` tunes the garbage collector for a process
+    that serves nothing else."""
+    if ping_interval_s is None:
+        ping_interval_s = config.ping_interval_ms / 1000
     runtime = Runtime(config)
-    log = Logger(config.home / "logs" if config.log else None, config.log_level, runtime.redact, echo=sys.stderr)
+    log = Logger(config.home / LOG_DIR if config.log else None, config.log_level, runtime.redact, echo=sys.stderr)
     upstream = Upstream()
     gateway = Gateway(runtime, upstream, log, ping_interval_s=ping_interval_s)
-    return App(gateway, upstream, log, ConfigWatcher(gateway, log))
+    return App(gateway, upstream, log, ConfigWatcher(gateway, log), tune_gc=tune_gc)
 
 
 def serve(config: Config, host: str | None = None, port: int | None = None) -> None:
     import uvicorn
 
     listen_host, warning = bind_host(host or config.host, config.apikey)
-    app = build_app(config, ping_interval_s=_ping_interval(config))
+    app = build_app(config)
     if warning:
         app.log.warn(warning)
     app.log.info("starting", host=listen_host, port=port or config.port, config=str(config.path))
@@ -49,11 +57,6 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         date_header=False,
         proxy_headers=False,  # no proxy in front of a local router: skip uvicorn's per-request middleware
     )
-
-
-def _ping_interval(config: Config) -> float:
-    value = config.raw.get("PING_INTERVAL_MS")
-    return value / 1000 if isinstance(value, int) and value > 0 else DEFAULT_PING_INTERVAL_S
 
 
 def main(argv: list[str] | None = None) -> int:

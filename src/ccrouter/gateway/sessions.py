@@ -1,31 +1,42 @@
-"""What each recent Claude Code session's latest request was served by, for `ccr statusline` and `ccr status`.
+"""Per-session state, fed by the records of finished requests: each record sink is named for what it keeps.
 
-A record sink: the gateway hands it every finished request. Bounded to the most recent sessions.
+`LastInputTokens` keeps the input size each session's provider last reported (routing keeps a long session on
+the long-context route); `SessionActivity` keeps what served each session's latest request and its totals (for
+`ccr statusline` and `ccr status`). Both are bounded to the most recent sessions.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from ccrouter.gateway.records import RequestRecord
 from ccrouter.recent import Recent
 
 
-class FinishedRequest(Protocol):
-    session_id: str | None
-    scenario: str | None
-    provider: str | None
-    model: str | None
-    status: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_input_tokens: int
-    cache_creation_input_tokens: int
+class LastInputTokens:
+    """The last input-token count (cache reads included) each session's provider reported for a served request."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._last: Recent[int] = Recent(capacity)
+
+    def __call__(self, record: RequestRecord) -> None:
+        if record.status < 400:  # served (a stream that failed midway still reports what it read)
+            self.put(record.session_id, record.input_tokens + record.cache_read_input_tokens)
+
+    def get(self, session_id: str | None) -> int:
+        return (self._last.get(session_id) or 0) if session_id else 0
+
+    def put(self, session_id: str | None, input_tokens: int) -> None:
+        if session_id and input_tokens > 0:
+            self._last.put(session_id, input_tokens)
 
 
 @dataclass(slots=True)
-class SessionActivity:
+class SessionStats:
+    """One session: what served its latest request, and the totals of all of them."""
+
     session_id: str
     scenario: str | None = None
     provider: str | None = None
@@ -42,23 +53,25 @@ class SessionActivity:
         return asdict(self)
 
 
-class SessionActivityLog:
-    def __init__(self, capacity: int = 1024) -> None:
-        self._sessions: Recent[SessionActivity] = Recent(capacity)
+class SessionActivity:
+    """What served each recent session's latest request, with its totals (`GET /api/sessions/{id}`)."""
 
-    def __call__(self, record: FinishedRequest) -> None:
+    def __init__(self, capacity: int = 1024) -> None:
+        self._sessions: Recent[SessionStats] = Recent(capacity)
+
+    def __call__(self, record: RequestRecord) -> None:
         if not record.session_id or record.provider is None:
             return
         session_id = record.session_id
-        activity = self._sessions.setdefault(session_id, lambda: SessionActivity(session_id))
+        stats = self._sessions.setdefault(session_id, lambda: SessionStats(session_id))
         input_tokens = record.input_tokens + record.cache_read_input_tokens + record.cache_creation_input_tokens
-        activity.scenario, activity.provider, activity.model = record.scenario, record.provider, record.model
-        activity.status = record.status
-        activity.input_tokens, activity.output_tokens = input_tokens, record.output_tokens
-        activity.requests += 1
-        activity.total_input_tokens += input_tokens
-        activity.total_output_tokens += record.output_tokens
-        activity.updated_at = round(time.time(), 3)
+        stats.scenario, stats.provider, stats.model = record.scenario, record.provider, record.model
+        stats.status = record.status
+        stats.input_tokens, stats.output_tokens = input_tokens, record.output_tokens
+        stats.requests += 1
+        stats.total_input_tokens += input_tokens
+        stats.total_output_tokens += record.output_tokens
+        stats.updated_at = round(time.time(), 3)
 
-    def get(self, session_id: str) -> SessionActivity | None:
+    def get(self, session_id: str) -> SessionStats | None:
         return self._sessions.get(session_id)

@@ -1,4 +1,4 @@
-"""The only module that talks to providers over the network: one pooled aiohttp client.
+"""The only module that talks to providers over the network: one pooled aiohttp client, the gateway's `Transport`.
 
 Connection errors and time-outs become `UpstreamError`s with a message that names the provider and the next
 step. Cancelling the task that awaits a response or a chunk closes the connection at once, so a client that
@@ -15,10 +15,12 @@ import aiohttp
 from yarl import URL
 
 from ccrouter.errors import UpstreamError
-from ccrouter.providers.base import ForwardRequest
+from ccrouter.providers.base import ForwardRequest, Transport
 
 
 class UpstreamResponse:
+    """A `TransportResponse` over an aiohttp response."""
+
     __slots__ = ("_response", "headers", "status")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
@@ -58,8 +60,9 @@ class UpstreamResponse:
         self._response.close()
 
 
-class Upstream:
-    """The pooled client. Time-out and proxy come with each request, from the config that request started on."""
+class Upstream(Transport):
+    """The pooled client (a `Transport`). Time-out and proxy come with each request, from the config that request
+    started on."""
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None

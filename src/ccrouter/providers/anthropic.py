@@ -17,9 +17,13 @@ from ccrouter.providers.base import (
     ForwardRequest,
     Reply,
     RequestContext,
+    StreamFailure,
     Usage,
+    json_object,
     provider_error_text,
+    reply_json,
 )
+from ccrouter.providers.stream_events import CUT_SHORT
 from ccrouter.sse import SSEDecoder, encode_event
 
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -60,16 +64,11 @@ class AnthropicAdapter:
         return ForwardRequest(self._url, headers, orjson.dumps(body))
 
     def parse_reply(self, payload: bytes, ctx: RequestContext) -> Reply:
+        message = json_object(reply_json(payload))
         usage = Usage()
-        stop_reason = None
-        try:
-            message = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            message = None
-        if isinstance(message, dict):
-            _read_usage(message.get("usage"), usage)
-            stop_reason = message.get("stop_reason")
-        return Reply(payload, usage, stop_reason)
+        _read_usage(message.get("usage"), usage)
+        stop_reason = message.get("stop_reason")
+        return Reply(message, usage, stop_reason if isinstance(stop_reason, str) else None, raw=payload)
 
     def stream_translator(self, ctx: RequestContext) -> AnthropicStreamRelay:
         return AnthropicStreamRelay()
@@ -106,13 +105,15 @@ def _is_synthetic_thinking(block: Any) -> bool:
 
 
 class AnthropicStreamRelay:
-    """Relays the provider's SSE unchanged, noting usage, stop reason and whether the stream ended properly."""
+    """Relays the provider's SSE unchanged, noting usage, stop reason, and whether (and how) the stream ended."""
 
     def __init__(self) -> None:
         self.usage = Usage()
         self.stop_reason: str | None = None
+        self.error: StreamFailure | None = None
         self._decoder = SSEDecoder()
         self._ended = False
+        self._quiet = True  # no event seen yet
 
     def feed(self, chunk: bytes) -> bytes:
         for event in self._decoder.feed(chunk):
@@ -124,27 +125,22 @@ class AnthropicStreamRelay:
             self._observe(event.event, event.data)
         if self._ended:
             return b""
-        return encode_event(
-            "error",
-            {
-                "type": "error",
-                "error": {
-                    "type": "api_error",
-                    "message": "The provider's stream ended before the reply was complete. Try again.",
-                },
-            },
-        )
+        self._ended = True
+        self.error = StreamFailure("api_error", CUT_SHORT, at_start=self._quiet)
+        return encode_event("error", {"type": "error", "error": {"type": "api_error", "message": CUT_SHORT}})
 
     def _observe(self, name: str | None, data: str) -> None:
-        if name in ("message_stop", "error"):
+        quiet, self._quiet = self._quiet, False
+        if name == "message_stop":
             self._ended = True
+            return
+        if name == "error":
+            self._ended = True
+            self.error = StreamFailure.of_event(_json(data), at_start=quiet)
             return
         if name not in ("message_start", "message_delta"):
             return
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
+        event = _json(data)
         if not isinstance(event, dict):
             return
         if name == "message_start" and isinstance(event.get("message"), dict):
@@ -154,6 +150,13 @@ class AnthropicStreamRelay:
             delta = event.get("delta")
             if isinstance(delta, dict) and delta.get("stop_reason"):
                 self.stop_reason = delta["stop_reason"]
+
+
+def _json(data: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _read_usage(source: Any, usage: Usage) -> None:

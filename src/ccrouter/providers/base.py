@@ -2,23 +2,21 @@
 
 An adapter is pure: it turns an Anthropic Messages body into a `ForwardRequest`, and the provider's answer
 (a JSON payload, or a stream of raw bytes) back into Anthropic's shapes. It never touches the network or the
-clock; `upstream.py` sends what it builds and `gateway.py` relays what it returns.
+clock. What sends a `ForwardRequest` is a `Transport`, defined here beside it (as httpx defines its transport
+beside its request): the gateway's aiohttp client implements it, and credentials that must fetch a token use it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from uuid import uuid4
 
 import orjson
 
 from ccrouter.config.model import Target
 from ccrouter.errors import UpstreamError
-
-if TYPE_CHECKING:
-    from ccrouter.gateway.upstream import Upstream
 
 # The signature of thinking blocks that ccrouter made from another provider's reasoning. Anthropic would reject
 # it (it signs its own thinking), so the Anthropic adapter drops such blocks when a conversation moves there.
@@ -54,18 +52,83 @@ class RequestContext:
 
 @dataclass(frozen=True, slots=True)
 class ForwardRequest:
+    """A POST to a provider: what an adapter builds and a `Transport` sends."""
+
     url: str
     headers: Mapping[str, str]
     body: bytes
+
+
+class TransportResponse(Protocol):
+    """A provider's answer as a `Transport` returns it, once its status and headers have arrived.
+
+    Reading or iterating raises `UpstreamError` when the connection breaks or stalls.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self) -> bytes:
+        """The whole body (then the connection goes back to the pool)."""
+        ...
+
+    async def next_chunk(self) -> bytes:
+        """The next piece of the body (b"" at its end). Safe to cancel: nothing read is lost."""
+        ...
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
+        ...
+
+    def close(self) -> None:
+        """Drop the connection (used when the body was not read to the end)."""
+        ...
+
+
+class Transport(Protocol):
+    """Sends a `ForwardRequest`. Failures to connect or time-outs raise `UpstreamError`s naming `provider_name`."""
+
+    async def post(
+        self, request: ForwardRequest, provider_name: str, timeout_ms: int, proxy_url: str | None = None
+    ) -> TransportResponse: ...
 
 
 @dataclass(slots=True)
 class Reply:
     """A complete (non-streaming) Anthropic message, translated."""
 
-    body: bytes  # the Anthropic message JSON, ready to send
+    message: dict[str, Any]  # the Anthropic message
     usage: Usage
     stop_reason: str | None = None
+    raw: bytes | None = None  # the provider's own bytes, when they are that message already (Anthropic)
+
+    @property
+    def body(self) -> bytes:
+        """The message as JSON, ready to send."""
+        return self.raw if self.raw is not None else orjson.dumps(self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFailure:
+    """Why a translated stream ended in an Anthropic `error` event: its error type and message, and whether the
+    error was the first event (the stream said nothing before failing, so another target may still serve)."""
+
+    error_type: str
+    message: str
+    at_start: bool = False
+
+    @classmethod
+    def of_event(cls, data: Any, at_start: bool = False) -> StreamFailure:
+        """The failure an Anthropic `error` event's data (`{"type": "error", "error": {type, message}}`) tells."""
+        error = data.get("error") if isinstance(data, dict) else None
+        if not isinstance(error, dict):
+            return cls("api_error", "The provider's stream ended in an error.", at_start)
+        kind, message = error.get("type"), error.get("message")
+        return cls(
+            kind if isinstance(kind, str) and kind else "api_error",
+            message if isinstance(message, str) else orjson.dumps(error).decode()[:1000],
+            at_start,
+        )
 
 
 class StreamTranslator(Protocol):
@@ -73,6 +136,7 @@ class StreamTranslator(Protocol):
 
     usage: Usage
     stop_reason: str | None
+    error: StreamFailure | None  # set once the translator has emitted an `error` event (it emits nothing after)
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes from the provider in; Anthropic SSE bytes out (possibly empty)."""
@@ -87,8 +151,8 @@ class StreamTranslator(Protocol):
 class Credentials(Protocol):
     """Headers that must be fetched before a request (an OAuth bearer token, cached until it expires)."""
 
-    async def headers(self, upstream: Upstream, timeout_ms: int, proxy_url: str | None) -> Mapping[str, str]:
-        """Extra request headers; any network call goes through `upstream` (the one network module)."""
+    async def headers(self, transport: Transport, timeout_ms: int, proxy_url: str | None) -> Mapping[str, str]:
+        """Extra request headers; any network call goes through `transport`."""
         ...
 
 

@@ -1,9 +1,10 @@
 """Provider SSE bytes -> Anthropic SSE bytes: the translator skeleton every SSE provider's stream shares.
 
 `SSETranslator` owns the byte side: the SSE decoder, the first bytes kept until an SSE event shows the body is a
-stream, the end of the stream, and encoding (with adjacent deltas of one read joined). A provider's subclass says
-how one read's SSE events reach its state machine (`_translate`), and what a body that was JSON rather than a
-stream means (`_json_instead_of_stream`; by default an error that quotes it).
+stream, the end of the stream, the failure it ended in (`error`, so nobody re-reads it from the bytes), and
+encoding (with adjacent deltas of one read joined). A provider's subclass says how one read's SSE events reach its
+state machine (`_translate`), and what a body that was JSON rather than a stream means (`_json_instead_of_stream`;
+by default an error that quotes it).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-from ccrouter.providers.base import Usage, provider_error_text
+from ccrouter.providers.base import StreamFailure, Usage, provider_error_text
 from ccrouter.providers.stream_events import Event
 from ccrouter.sse import SSEDecoder, SSEEvent, encode_event
 
@@ -51,6 +52,8 @@ class SSETranslator(ABC, Generic[State]):
         self._decoder = SSEDecoder()
         self.usage = state.usage  # the same object: the state updates it in place
         self.stop_reason: str | None = None
+        self.error: StreamFailure | None = None
+        self._quiet = True  # no event emitted yet
         self._done = False  # the state machine ended: `_translate` sets it
         self._head: bytearray | None = bytearray()  # None once an SSE event arrived
 
@@ -63,24 +66,33 @@ class SSETranslator(ABC, Generic[State]):
         if not sse_events:
             return b""
         self._head = None
-        return self._translate(sse_events)
+        return self._encode(self._translate(sse_events))
 
     def finish(self) -> bytes:
         if self._done:
             return b""
-        out = b""
+        events: list[Event] = []
         sse_events = self._decoder.close()
         if sse_events:
             self._head = None
-            out = self._translate(sse_events)
+            events = self._translate(sse_events)
             if self._done:
-                return out
+                return self._encode(events)
         self._done = True
         state = self._state
         head = bytes(self._head).strip() if self._head is not None else b""
-        events = self._json_instead_of_stream(head) if head[:1] in self.json_starts else state.finish()
+        events += self._json_instead_of_stream(head) if head[:1] in self.json_starts else state.finish()
         self.stop_reason = state.stop_reason
-        return out + encode_events(events)
+        return self._encode(events)
+
+    def _encode(self, events: list[Event]) -> bytes:
+        """One read's events as bytes; an `error` event (always the last: the state machine ends with it) is kept
+        as `error`."""
+        if events:
+            if self._done and events[-1][0] == "error":
+                self.error = StreamFailure.of_event(events[-1][1], at_start=self._quiet and len(events) == 1)
+            self._quiet = False
+        return encode_events(events)
 
     def _keep_head(self, head: bytearray, chunk: bytes) -> None:
         """Keep the start of a body that may not be a stream (each read cut to `head_limit`)."""
@@ -88,8 +100,8 @@ class SSETranslator(ABC, Generic[State]):
             head += chunk[: self.head_limit]
 
     @abstractmethod
-    def _translate(self, sse_events: list[SSEEvent]) -> bytes:
-        """One read's SSE events (never empty) -> Anthropic SSE bytes; sets `stop_reason`, and `_done` once the
+    def _translate(self, sse_events: list[SSEEvent]) -> list[Event]:
+        """One read's SSE events (never empty) -> Anthropic events; sets `stop_reason`, and `_done` once the
         state machine has ended."""
 
     def _json_instead_of_stream(self, head: bytes) -> list[Event]:

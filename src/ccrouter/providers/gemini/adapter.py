@@ -125,7 +125,7 @@ class GeminiAdapter:
         if candidate is not None and candidate.get("finishReason") in FAILED_FINISH:
             raise UpstreamError(502, failed_finish_message(candidate), "api_error")
         message = response_to_message(data, ctx.target.model, ctx.input_tokens, self._make_id)
-        return Reply(orjson.dumps(message), Usage(**message["usage"]), message["stop_reason"])
+        return Reply(message, Usage(**message["usage"]), message["stop_reason"])
 
     def stream_translator(self, ctx: RequestContext) -> GeminiStreamTranslator:
         return GeminiStreamTranslator(GeminiStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id))

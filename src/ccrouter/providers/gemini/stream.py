@@ -26,7 +26,7 @@ from ccrouter.providers.gemini.response import (
     read_usage,
     stop_reason,
 )
-from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator, encode_events
+from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator
 from ccrouter.providers.stream_events import CUT_SHORT, Event, message_end, message_start
 from ccrouter.sse import SSEEvent
 
@@ -140,7 +140,7 @@ class GeminiStreamTranslator(SSETranslator[GeminiStreamState]):
         if len(head) < self.head_limit:
             head += chunk  # whole reads: the body is parsed, not quoted
 
-    def _translate(self, sse_events: list[SSEEvent]) -> bytes:
+    def _translate(self, sse_events: list[SSEEvent]) -> list[Event]:
         state = self._state
         out: list[Event] = []
         for sse in sse_events:
@@ -161,7 +161,7 @@ class GeminiStreamTranslator(SSETranslator[GeminiStreamState]):
         out += state.flush()
         self._done = state.ended
         self.stop_reason = state.stop_reason
-        return encode_events(out)
+        return out
 
     def _json_instead_of_stream(self, head: bytes) -> list[Event]:
         """The whole answer as JSON: one GenerateContentResponse, or the array of a stream's chunks."""

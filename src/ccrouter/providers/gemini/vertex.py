@@ -11,6 +11,9 @@ Configured as CCR users do, with the transformer options taking precedence:
   `global` uses the global endpoint `aiplatform.googleapis.com`;
 - credentials: see `vertex_auth` (a key file, `GOOGLE_OAUTH_ACCESS_TOKEN`, `GOOGLE_APPLICATION_CREDENTIALS`, ADC).
 
+Constructing the adapter reads no file: the key file is read when the first token is needed, or earlier when the
+project can only come from it (the URL needs it).
+
 `api_base_url` supplies the scheme and host (and an API version such as `/v1beta1`, if it names one); a URL that
 already holds `/projects/...` or `.../models/` is used as the prefix it is, and the Gemini API's own host is
 replaced by the location's Vertex host. The provider's `api_key` is not sent (CCR needs a dummy one).
@@ -29,7 +32,7 @@ from ccrouter.config.model import Provider
 from ccrouter.errors import UpstreamError
 from ccrouter.providers.base import ForwardRequest, RequestContext, new_id
 from ccrouter.providers.gemini.adapter import GeminiAdapter
-from ccrouter.providers.gemini.vertex_auth import BrokenCredentials, load_credentials
+from ccrouter.providers.gemini.vertex_auth import BrokenCredentials, GoogleCredentials
 
 DEFAULT_LOCATION = "us-central1"
 _VERSION = re.compile(r"^v\d+((alpha|beta)\d*)?$")
@@ -65,6 +68,8 @@ def vertex_models_url(api_base_url: str, project: str, location: str) -> str:
 class VertexGeminiAdapter(GeminiAdapter):
     """The `Adapter` for Gemini models on Vertex AI; `credentials` supplies the bearer token."""
 
+    credentials: GoogleCredentials
+
     def __init__(
         self,
         provider: Provider,
@@ -77,25 +82,33 @@ class VertexGeminiAdapter(GeminiAdapter):
         super().__init__(provider, model, make_id=make_id)
         env = os.environ if env is None else env
         options = _options(provider, model)
-        self.credentials, info = load_credentials(provider.name, options, env, clock)
-        self.project = _first(
+        self.credentials = GoogleCredentials(provider.name, options, env, clock)
+        self._configured_project = _first(
             options.get("project"),
             options.get("project_id"),
             env.get("GOOGLE_CLOUD_PROJECT"),
             env.get("GCLOUD_PROJECT"),
-            info.get("project_id"),
-            info.get("quota_project_id"),
         )
-        self.location = _first(options.get("location"), options.get("region"), env.get("GOOGLE_CLOUD_LOCATION"))
-        self.location = self.location or DEFAULT_LOCATION
+        location = _first(options.get("location"), options.get("region"), env.get("GOOGLE_CLOUD_LOCATION"))
+        self.location = location or DEFAULT_LOCATION
         self._name = provider.name
+        self._base_url = provider.api_base_url
         self._needs_project = "/projects/" not in urlsplit(provider.api_base_url).path
-        self._vertex_prefix = vertex_models_url(provider.api_base_url, self.project or "", self.location)
+        self._vertex_prefix: str | None = None
+
+    @property
+    def project(self) -> str | None:
+        """The configured project, else the key file's (which reads the file, once)."""
+        if self._configured_project:
+            return self._configured_project
+        key_file = self.credentials.key_file()
+        return _first(key_file.get("project_id"), key_file.get("quota_project_id"))
 
     def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
-        if isinstance(self.credentials, BrokenCredentials):  # the root cause first: often no project either
-            raise UpstreamError(401, self.credentials.message, "authentication_error")
-        if not self.project and self._needs_project:
+        if self._needs_project and not self.project:
+            source = self.credentials.source()
+            if isinstance(source, BrokenCredentials):  # the root cause first: it is why there is no project
+                raise UpstreamError(401, source.message, "authentication_error")
             raise UpstreamError(
                 400,
                 f"Provider {self._name!r} (vertex-gemini) needs a Google Cloud project: set GOOGLE_CLOUD_PROJECT, "
@@ -106,6 +119,9 @@ class VertexGeminiAdapter(GeminiAdapter):
         return super().build_request(body, ctx)
 
     def models_prefix(self) -> str:
+        if self._vertex_prefix is None:
+            project = (self.project or "") if self._needs_project else ""  # a URL naming its project needs no other
+            self._vertex_prefix = vertex_models_url(self._base_url, project, self.location)
         return self._vertex_prefix
 
     def request_headers(self) -> dict[str, str]:

@@ -9,9 +9,11 @@ Sources, first found wins:
 4. the gcloud Application Default Credentials file (`gcloud auth application-default login`), at
    `$CLOUDSDK_CONFIG/application_default_credentials.json` or `~/.config/gcloud/...`.
 
-A service account signs a JWT (RS256) and exchanges it at the file's `token_uri`; an authorized user exchanges its
-refresh token there. The exchange goes through `upstream` (the one network module). Problems found reading the
-sources are kept and reported on the first request, with what to fix; no secret ever goes into a message.
+Nothing is looked up or read until it is needed: `GoogleCredentials` finds and reads its source the first time a
+token (or the key file's project id) is asked for. A service account signs a JWT (RS256) and exchanges it at the
+file's `token_uri`; an authorized user exchanges its refresh token there. The exchange goes through the
+`Transport` the gateway passes in. Problems found reading the sources are reported on every request, with what to
+fix; no secret ever goes into a message.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import base64
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -30,10 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ccrouter.errors import UpstreamError
-from ccrouter.providers.base import ForwardRequest
-
-if TYPE_CHECKING:
-    from ccrouter.gateway.upstream import Upstream
+from ccrouter.providers.base import ForwardRequest, Transport
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -59,7 +58,7 @@ class StaticToken:
     def __init__(self, token: str) -> None:
         self._token = token
 
-    async def headers(self, upstream: Upstream, timeout_ms: int, proxy_url: str | None) -> Mapping[str, str]:
+    async def headers(self, transport: Transport, timeout_ms: int, proxy_url: str | None) -> Mapping[str, str]:
         return {"authorization": "Bearer " + self._token}
 
 
@@ -69,7 +68,7 @@ class BrokenCredentials:
     def __init__(self, provider_name: str, problem: str) -> None:
         self.message = f"Provider {provider_name!r} (vertex-gemini): {problem}."
 
-    async def headers(self, upstream: Upstream, timeout_ms: int, proxy_url: str | None) -> Mapping[str, str]:
+    async def headers(self, transport: Transport, timeout_ms: int, proxy_url: str | None) -> Mapping[str, str]:
         raise UpstreamError(401, self.message, "authentication_error")
 
 
@@ -91,13 +90,13 @@ class OAuthToken:
         if info.get("type", "service_account") == "service_account":
             self._key = _private_key(info, source)
 
-    async def headers(self, upstream: Upstream, timeout_ms: int, proxy_url: str | None) -> Mapping[str, str]:
+    async def headers(self, transport: Transport, timeout_ms: int, proxy_url: str | None) -> Mapping[str, str]:
         token = self._current()
         if token is None:
             async with self._lock:  # the first request renews it; the others wait for that token
                 token = self._current()
                 if token is None:
-                    token = await self._fetch(upstream, timeout_ms, proxy_url)
+                    token = await self._fetch(transport, timeout_ms, proxy_url)
         return {"authorization": "Bearer " + token}
 
     def _current(self) -> str | None:
@@ -132,13 +131,15 @@ class OAuthToken:
         signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
         return (signing_input + b"." + _b64(signature)).decode()
 
-    async def _fetch(self, upstream: Upstream, timeout_ms: int, proxy_url: str | None) -> str:
+    async def _fetch(self, transport: Transport, timeout_ms: int, proxy_url: str | None) -> str:
         request = ForwardRequest(
             self.token_uri,
             {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"},
             urlencode(self.grant()).encode(),
         )
-        response = await upstream.post(request, f"{self._provider_name} (Google token endpoint)", timeout_ms, proxy_url)
+        response = await transport.post(
+            request, f"{self._provider_name} (Google token endpoint)", timeout_ms, proxy_url
+        )
         payload = await response.read()
         if response.status != 200:
             raise self._refused(response.status, payload)
@@ -178,6 +179,40 @@ class OAuthToken:
             status if status == 429 or status >= 500 else 502,
             f"{who}: the Google token endpoint {self.token_uri} answered HTTP {status}{detail}. Try again.",
         )
+
+
+class GoogleCredentials:
+    """One provider's Vertex credentials (a `Credentials`): constructing it reads nothing; the source is found and
+    read the first time a token or the key file's contents are needed, and kept."""
+
+    def __init__(
+        self,
+        provider_name: str,
+        options: Mapping[str, Any],
+        env: Mapping[str, str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._provider_name = provider_name
+        self._options = options
+        self._env = env
+        self._clock = clock
+        self._loaded: tuple[StaticToken | OAuthToken | BrokenCredentials, dict[str, Any]] | None = None
+
+    def source(self) -> StaticToken | OAuthToken | BrokenCredentials:
+        """Where the token comes from (loaded now if it was not yet)."""
+        return self._load()[0]
+
+    def key_file(self) -> dict[str, Any]:
+        """The key file's contents (for its project id); empty for a token from the environment."""
+        return self._load()[1]
+
+    async def headers(self, transport: Transport, timeout_ms: int, proxy_url: str | None) -> Mapping[str, str]:
+        return await self.source().headers(transport, timeout_ms, proxy_url)
+
+    def _load(self) -> tuple[StaticToken | OAuthToken | BrokenCredentials, dict[str, Any]]:
+        if self._loaded is None:
+            self._loaded = load_credentials(self._provider_name, self._options, self._env, self._clock)
+        return self._loaded
 
 
 def load_credentials(

@@ -32,7 +32,7 @@ from ccrouter.providers.openai_chat.request import build_chat_request
 from ccrouter.providers.openai_chat.response import completion_to_message
 from ccrouter.providers.openai_chat.stream import ChatStreamState, StreamState
 from ccrouter.providers.openai_chat.tweaks.chain import build_chain
-from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator, encode_events
+from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator
 from ccrouter.providers.stream_events import Event
 from ccrouter.sse import SSEEvent
 
@@ -93,7 +93,7 @@ class OpenAIChatAdapter:
             )
         message = completion_to_message(data, ctx.target.model, ctx.input_tokens, self._make_id)
         usage = Usage(**message["usage"])
-        return Reply(orjson.dumps(message), usage, message["stop_reason"])
+        return Reply(message, usage, message["stop_reason"])
 
     def stream_translator(self, ctx: RequestContext) -> ChatStreamTranslator:
         state = ChatStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id)
@@ -116,7 +116,7 @@ class ChatStreamTranslator(SSETranslator[StreamState]):
     """Provider SSE bytes -> Anthropic SSE bytes, around a `ChatStreamState`: one chunk per event, ended by
     `data: [DONE]`."""
 
-    def _translate(self, sse_events: list[SSEEvent]) -> bytes:
+    def _translate(self, sse_events: list[SSEEvent]) -> list[Event]:
         state = self._state
         out: list[Event] = []
         for sse in sse_events:
@@ -140,4 +140,4 @@ class ChatStreamTranslator(SSETranslator[StreamState]):
                 self._done = True
                 break
         self.stop_reason = state.stop_reason
-        return encode_events(out)
+        return out

@@ -36,7 +36,7 @@ from ccrouter.providers.openai_chat.adapter import bearer_headers
 from ccrouter.providers.openai_responses.request import SUMMARIES, build_responses_request
 from ccrouter.providers.openai_responses.response import error_text, error_type, response_to_message
 from ccrouter.providers.openai_responses.stream import ResponsesStreamState
-from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator, encode_events
+from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator
 from ccrouter.providers.stream_events import Event
 from ccrouter.sse import SSEEvent
 
@@ -88,7 +88,7 @@ class ResponsesAdapter:
             text = redact_key(f"The provider could not complete the response: {error_text(error)}", self._api_key)
             raise UpstreamError(_FAILED_STATUS.get(kind, 502), text, kind)
         message = response_to_message(data, ctx.target.model, ctx.input_tokens, self._make_id)
-        return Reply(orjson.dumps(message), Usage(**message["usage"]), message["stop_reason"])
+        return Reply(message, Usage(**message["usage"]), message["stop_reason"])
 
     def stream_translator(self, ctx: RequestContext) -> ResponsesStreamTranslator:
         redact = partial(redact_key, key=self._api_key)
@@ -106,7 +106,7 @@ class ResponsesStreamTranslator(SSETranslator[ResponsesStreamState]):
     """Provider SSE bytes -> Anthropic SSE bytes, around a `ResponsesStreamState`: one typed event per SSE event
     (its type in the JSON, or only in the SSE `event:` field on some servers); a `[DONE]` some add is ignored."""
 
-    def _translate(self, sse_events: list[SSEEvent]) -> bytes:
+    def _translate(self, sse_events: list[SSEEvent]) -> list[Event]:
         state = self._state
         out: list[Event] = []
         for sse in sse_events:
@@ -126,4 +126,4 @@ class ResponsesStreamTranslator(SSETranslator[ResponsesStreamState]):
                 break
         self._done = state.ended
         self.stop_reason = state.stop_reason
-        return encode_events(out)
+        return out

@@ -1,0 +1,100 @@
+"""What happened to one request: its `RequestRecord`, the `Attempt`s in it, and the seam that hands it on.
+
+Every request, whatever its outcome (success, upstream error, bad input, client gone), ends in exactly one record
+handed to each `RecordSink`: the log line (`RequestLog`), the per-session state in `sessions.py`; the cost ledger
+and the dashboard will subscribe to the same seam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ccrouter.config.model import Target
+from ccrouter.gateway.logs import Logger
+from ccrouter.providers.base import Usage
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of one target (or its skipping, while it cools down)."""
+
+    target: Target
+    status: int  # HTTP status the provider answered, or ccrouter's 502/504 for connection failures; 0 if skipped
+    error: str | None = None
+    ms: float = 0.0
+
+    @property
+    def label(self) -> str:
+        """The target as "provider,model"."""
+        return self.target.label
+
+    def outcome(self) -> str:
+        if self.status == 0:
+            return "cooling"
+        return str(self.status)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target.label, "status": self.status, "error": self.error, "ms": self.ms}
+
+
+def attempts_header(attempts: list[Attempt]) -> str:
+    """`x-ccr-attempts`: every target tried (or skipped) in order, with what it answered."""
+    return ", ".join(f"{a.label}={a.outcome()}" for a in attempts)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What happened to one request: emitted once, when it ends, whatever the outcome."""
+
+    request_id: str
+    started_at: float
+    stream: bool = False
+    session_id: str | None = None
+    requested_model: str | None = None
+    scenario: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    status: int = 0
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    estimated_input_tokens: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    stop_reason: str | None = None
+    error: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)  # every target tried (or skipped), in order
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        data["attempts"] = [attempt.as_dict() for attempt in self.attempts]
+        return data
+
+    def take_usage(self, usage: Usage) -> None:
+        self.input_tokens = usage.input_tokens
+        self.output_tokens = usage.output_tokens
+        self.cache_read_input_tokens = usage.cache_read_input_tokens
+        self.cache_creation_input_tokens = usage.cache_creation_input_tokens
+
+    def served_by(self, target: Target) -> None:
+        self.provider, self.model = target.provider.name, target.model
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
+
+RecordSink = Callable[[RequestRecord], None]
+
+
+class RequestLog:
+    """The record sink that writes each request's log line: info, or warn / error for a 4xx / 5xx answer."""
+
+    def __init__(self, log: Logger) -> None:
+        self.log = log
+
+    def __call__(self, record: RequestRecord) -> None:
+        level = "info" if record.status < 400 else ("warn" if record.status < 500 else "error")
+        if self.log.enabled(level):
+            self.log.write(level, "request", record.as_dict())

@@ -1,0 +1,28 @@
+"""Everything the gateway derives from one config: swapped whole on reload, while in-flight requests keep theirs."""
+
+from __future__ import annotations
+
+from ccrouter.config.model import Config, Target
+from ccrouter.gateway.custom_router import RouterFunction, load_custom_router
+from ccrouter.gateway.logs import Redactor
+from ccrouter.providers.base import Adapter
+from ccrouter.providers.registry import make_adapter
+
+
+class Runtime:
+    """One config with its custom router (loaded now), its redactor, and its adapters (made on first use)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.custom_router: RouterFunction | None = (
+            load_custom_router(config.custom_router_path) if config.custom_router_path else None
+        )
+        self.redact = Redactor([config.apikey, *(p.api_key for p in config.providers.values())])
+        self._adapters: dict[tuple[str, str], Adapter] = {}
+
+    def adapter(self, target: Target) -> Adapter:
+        key = (target.provider.name, target.model)
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            adapter = self._adapters[key] = make_adapter(target.provider, target.model)
+        return adapter
