@@ -8,13 +8,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ccrouter.config import route_edit as model_routes
-from ccrouter.config.model import load_config
+from ccrouter.config.loading import load_config
 from tests.support.ccr_cli import CcrHome
 from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, openai_completion
+from tests.support.router_setup import LOOPBACK
 
 USER_CONFIG = """\
 // My router config. Keys come from the environment.
@@ -272,7 +272,7 @@ def test_running_service_applies_the_change_without_a_restart(ccr: CcrHome, upst
     assert started.returncode == 0, started.stderr
 
     def served_model() -> str:
-        response = httpx.post(
+        response = LOOPBACK.post(
             f"{ccr.url}/v1/messages",
             json={"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
             timeout=10,

@@ -25,7 +25,7 @@ from tests.support.fake_upstream import (
     openai_text_stream,
 )
 from tests.support.paths import FIXTURES_DIR
-from tests.support.router_setup import StartRouter, openai_provider
+from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider
 
 FIXTURES = FIXTURES_DIR / "claude_code"
 MESSAGE_FIXTURES = ["main_turn", "tool_result_followup", "thinking_budget", "interactive_turn", "model_probe"]
@@ -60,7 +60,7 @@ def reply_for(received: Received) -> Scripted:
 
 
 def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(url + "/v1/messages?beta=true", json=body, headers=headers, timeout=30)
+    return LOOPBACK.post(url + "/v1/messages?beta=true", json=body, headers=headers, timeout=30)
 
 
 @pytest.mark.parametrize("name", MESSAGE_FIXTURES)
@@ -120,7 +120,7 @@ def test_replay_through_openai_chat(upstream: ScriptedUpstream, start_router: St
 def test_replay_count_tokens_stays_local(upstream: ScriptedUpstream, start_router: StartRouter, name: str) -> None:
     body, headers = load(name)
     router = start_router({"Providers": [openai_provider(upstream)], "Router": {"default": "fake,fake-model"}})
-    response = httpx.post(router.url + "/v1/messages/count_tokens?beta=true", json=body, headers=headers)
+    response = LOOPBACK.post(router.url + "/v1/messages/count_tokens?beta=true", json=body, headers=headers)
     assert response.status_code == 200
     count = response.json()["input_tokens"]
     assert isinstance(count, int) and count > (1000 if name == "count_tokens" else 0)

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
 
 from tests.support.fake_upstream import ScriptedUpstream, sse_reply
@@ -25,7 +24,7 @@ from tests.support.gemini_fakes import (
 )
 from tests.support.llmock_server import LlmockServer
 from tests.support.paths import FIXTURES_DIR
-from tests.support.router_setup import StartRouter, sdk_client
+from tests.support.router_setup import LOOPBACK, StartRouter, sdk_client
 
 KEY = "AIza-test-gemini-key-0001"
 WEATHER_TOOL: Any = {
@@ -244,7 +243,7 @@ def test_headers_system_instruction_and_schema_cleaning(upstream: ScriptedUpstre
     body = json.loads((FIXTURES_DIR / "claude_code" / "main_turn.json").read_text())
     upstream.queue(gemini_reply([{"text": "Hello."}], stream=True))
     router = start_router(gemini_config(upstream.url + "/v1beta"))
-    response = httpx.post(router.url + "/v1/messages?beta=true", json=body, headers={"x-api-key": "x"}, timeout=30)
+    response = LOOPBACK.post(router.url + "/v1/messages?beta=true", json=body, headers={"x-api-key": "x"}, timeout=30)
     assert response.status_code == 200 and "event: message_stop" in response.text
     received = upstream.received[0]
     assert received.headers["x-goog-api-key"] == KEY
@@ -326,7 +325,7 @@ def test_an_error_chunk_mid_stream_becomes_an_error_event(
         )
     )
     router = start_router(gemini_config(upstream.url + "/v1beta/models/"))
-    response = httpx.post(
+    response = LOOPBACK.post(
         router.url + "/v1/messages",
         json={"model": "m", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": "hi"}]},
         timeout=30,

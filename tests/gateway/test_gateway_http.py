@@ -1,7 +1,9 @@
-"""The running service over HTTP: endpoints, routing headers, auth, errors, logs, pings and cancellation.
+"""The router over HTTP: endpoints, routing headers, auth, errors, logs, pings and cancellation.
 
-Each test starts the real service as a process and a scripted Anthropic-format provider on loopback, and talks to
-the service with the official `anthropic` SDK (or raw httpx where the bytes themselves matter).
+Each test serves the router app in this process (`serve_router`: uvicorn, as the service runs it) in front of a
+scripted Anthropic-format provider on loopback, and talks to it with the official `anthropic` SDK (or raw httpx
+where the bytes themselves matter). The tests of what only the process shows (the address it binds, what it
+prints on stderr) start the real service (`start_router`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from tests.support.fake_upstream import (
     json_reply,
     openai_text_stream,
 )
+from tests.support.inprocess import ServeRouter
 from tests.support.router_process import free_port
-from tests.support.router_setup import StartRouter, openai_provider, sdk_client
+from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider, sdk_client
 
 PROVIDER_KEY = "sk-ant-provider-secret-0123456789"
 ROUTER_KEY = "router-secret-key-abcdef"
@@ -117,24 +120,24 @@ def echo_model(received: Received) -> Scripted:
 # Endpoints
 
 
-def test_health_head_probes_and_unknown_paths(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
-    router = start_router(routed_config(upstream))
-    assert httpx.get(router.url + "/health").json() == {"status": "ok"}
+def test_health_head_probes_and_unknown_paths(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
+    router = serve_router(routed_config(upstream))
+    assert LOOPBACK.get(router.url + "/health").json() == {"status": "ok"}
     for path in ("/", "/api/hello"):
-        response = httpx.head(router.url + path)
+        response = LOOPBACK.head(router.url + path)
         assert response.status_code == 200 and response.content == b""
-    missing = httpx.get(router.url + "/v1/models")
+    missing = LOOPBACK.get(router.url + "/v1/models")
     assert missing.status_code == 404
     assert missing.json()["type"] == "error" and missing.json()["error"]["type"] == "not_found_error"
     assert "POST /v1/messages" in missing.json()["error"]["message"]
 
 
 def test_query_string_is_ignored_and_route_headers_are_set(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(json_reply(message("hi there")))
-    router = start_router(routed_config(upstream))
-    response = httpx.post(
+    router = serve_router(routed_config(upstream))
+    response = LOOPBACK.post(
         router.url + "/v1/messages?beta=true",
         json={"model": "claude-sonnet-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
     )
@@ -146,8 +149,8 @@ def test_query_string_is_ignored_and_route_headers_are_set(
     assert upstream.received[0].path == "/v1/messages" and upstream.received[0].query == ""
 
 
-def test_count_tokens_is_local(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
-    router = start_router(routed_config(upstream))
+def test_count_tokens_is_local(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
+    router = serve_router(routed_config(upstream))
     result = client(router.url).messages.count_tokens(
         model="claude-sonnet-5-5",
         messages=[{"role": "user", "content": "hello world, count me please"}],
@@ -186,14 +189,14 @@ IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png"
 )
 def test_each_scenario_reaches_its_target(
     upstream: ScriptedUpstream,
-    start_router: StartRouter,
+    serve_router: ServeRouter,
     request_fields: dict[str, Any],
     scenario: str,
     provider: str,
     model: str,
 ) -> None:
     upstream.default = echo_model
-    router = start_router(routed_config(upstream))
+    router = serve_router(routed_config(upstream))
     request = {"model": "claude-sonnet-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
     request.update(request_fields)
     response = client(router.url).messages.with_raw_response.create(**request)
@@ -206,9 +209,9 @@ def test_each_scenario_reaches_its_target(
     assert response.parse().model == model
 
 
-def test_subagent_tag_routes_and_is_not_forwarded(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_subagent_tag_routes_and_is_not_forwarded(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     upstream.default = echo_model
-    router = start_router(routed_config(upstream))
+    router = serve_router(routed_config(upstream))
     response = client(router.url).messages.with_raw_response.create(
         model="claude-sonnet-5-5",
         max_tokens=5,
@@ -224,12 +227,12 @@ def test_subagent_tag_routes_and_is_not_forwarded(upstream: ScriptedUpstream, st
     assert "CCR-SUBAGENT" not in json.dumps(upstream.received[-1].body)
 
 
-def test_long_context_sticks_to_a_session_that_got_big(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_long_context_sticks_to_a_session_that_got_big(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     big_usage = {**message(), "usage": {"input_tokens": 70000, "output_tokens": 1}}
     upstream.default = lambda r: json_reply({**big_usage, "model": r.body["model"]})
     config = routed_config(upstream)
     config["Router"]["longContextThreshold"] = 60000
-    router = start_router(config)
+    router = serve_router(config)
     session = {"user_id": json.dumps({"device_id": "d", "session_id": "sess-long"})}
     text = "alpha beta " * 11000  # ~22000 tokens: under the threshold, over the 20000 floor
     ask = client(router.url).messages.with_raw_response.create
@@ -248,7 +251,7 @@ def test_long_context_sticks_to_a_session_that_got_big(upstream: ScriptedUpstrea
 
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_custom_router_file(
-    upstream: ScriptedUpstream, start_router: StartRouter, tmp_path: Path, flavour: str
+    upstream: ScriptedUpstream, serve_router: ServeRouter, tmp_path: Path, flavour: str
 ) -> None:
     router_file = tmp_path / "custom_router.py"
     prefix = "async " if flavour == "async" else ""
@@ -262,7 +265,7 @@ def test_custom_router_file(
         "    return None\n"
     )
     upstream.default = echo_model
-    router = start_router(routed_config(upstream, CUSTOM_ROUTER_PATH=str(router_file)))
+    router = serve_router(routed_config(upstream, CUSTOM_ROUTER_PATH=str(router_file)))
     ask = client(router.url).messages.with_raw_response.create
     chosen = ask(model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "secret-project code"}])
     assert (chosen.headers["x-ccr-route"], chosen.headers["x-ccr-model"]) == ("custom", "small")
@@ -274,8 +277,8 @@ def test_custom_router_file(
     assert warnings and "RuntimeError: router bug" in warnings[0]["error"]
 
 
-def test_unknown_explicit_model_is_a_clear_400(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
-    router = start_router(routed_config(upstream))
+def test_unknown_explicit_model_is_a_clear_400(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
+    router = serve_router(routed_config(upstream))
     with pytest.raises(anthropic.BadRequestError) as info:
         client(router.url).messages.create(model="nobody,x", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     assert "'nobody'" in info.value.message and "main, aux" in info.value.message
@@ -287,11 +290,11 @@ def test_unknown_explicit_model_is_a_clear_400(upstream: ScriptedUpstream, start
 
 
 def test_anthropic_passthrough_forwards_headers_swaps_key_keeps_unknown_fields(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(json_reply(message("ok")))
-    router = start_router(routed_config(upstream))
-    response = httpx.post(
+    router = serve_router(routed_config(upstream))
+    response = LOOPBACK.post(
         router.url + "/v1/messages?beta=true",
         headers={
             "x-api-key": "client-own-key",
@@ -320,9 +323,9 @@ def test_anthropic_passthrough_forwards_headers_swaps_key_keeps_unknown_fields(
     assert received.body["model"] == "m-default"
 
 
-def test_anthropic_stream_is_relayed(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_anthropic_stream_is_relayed(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     upstream.queue(anthropic_sse_reply(stream_events("streamed text")))
-    router = start_router(routed_config(upstream))
+    router = serve_router(routed_config(upstream))
     with client(router.url).messages.stream(
         model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
     ) as stream:
@@ -335,10 +338,10 @@ def test_anthropic_stream_is_relayed(upstream: ScriptedUpstream, start_router: S
 
 
 def test_cut_anthropic_stream_ends_in_an_error_not_a_success(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(anthropic_sse_reply(stream_events("partial", stop=False)[:3]))
-    router = start_router(routed_config(upstream))
+    router = serve_router(routed_config(upstream))
     with pytest.raises(anthropic.APIStatusError) as info:  # noqa: SIM117
         with client(router.url).messages.stream(
             model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
@@ -351,11 +354,11 @@ def test_cut_anthropic_stream_ends_in_an_error_not_a_success(
 # Auth and binding
 
 
-def test_apikey_required_when_configured(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_apikey_required_when_configured(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     upstream.default = echo_model
-    router = start_router(routed_config(upstream, APIKEY=ROUTER_KEY))
+    router = serve_router(routed_config(upstream, APIKEY=ROUTER_KEY))
     body = {"model": "claude-sonnet-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
-    missing = httpx.post(router.url + "/v1/messages", json=body)
+    missing = LOOPBACK.post(router.url + "/v1/messages", json=body)
     assert missing.status_code == 401
     assert missing.json() == {
         "type": "error",
@@ -367,27 +370,27 @@ def test_apikey_required_when_configured(upstream: ScriptedUpstream, start_route
     assert client(router.url, api_key=ROUTER_KEY).messages.create(**body).content[0].text == "hello"  # type: ignore[union-attr]
     bearer = sdk_client(router.url, api_key=None, auth_token=ROUTER_KEY)
     assert bearer.messages.create(**body).model == "m-default"
-    both = httpx.post(
+    both = LOOPBACK.post(
         router.url + "/v1/messages",
         json=body,
         headers={"x-api-key": "sk-ant-users-real-key", "authorization": f"Bearer {ROUTER_KEY}"},
     )
     assert both.status_code == 200
     assert len(upstream.received) == 3
-    assert httpx.post(router.url + "/v1/messages/count_tokens", json=body).status_code == 401
-    assert httpx.get(router.url + "/health").status_code == 200
+    assert LOOPBACK.post(router.url + "/v1/messages/count_tokens", json=body).status_code == 401
+    assert LOOPBACK.get(router.url + "/health").status_code == 200
 
 
 def test_without_apikey_foreign_browser_origins_are_refused(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.default = echo_model
-    router = start_router(routed_config(upstream))
+    router = serve_router(routed_config(upstream))
     body = {"model": "claude-sonnet-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
-    foreign = httpx.post(router.url + "/v1/messages", json=body, headers={"origin": "https://evil.example"})
+    foreign = LOOPBACK.post(router.url + "/v1/messages", json=body, headers={"origin": "https://evil.example"})
     assert foreign.status_code == 403 and foreign.json()["error"]["type"] == "permission_error"
     assert upstream.received == []
-    local = httpx.post(router.url + "/v1/messages", json=body, headers={"origin": "http://localhost:3000"})
+    local = LOOPBACK.post(router.url + "/v1/messages", json=body, headers={"origin": "http://localhost:3000"})
     assert local.status_code == 200
 
 
@@ -429,11 +432,11 @@ def test_with_apikey_the_configured_host_is_used(upstream: ScriptedUpstream, sta
     ],
 )
 def test_provider_errors_keep_their_status_in_anthropic_shape(
-    upstream: ScriptedUpstream, start_router: StartRouter, status: int, exception: type[Exception], error_type: str
+    upstream: ScriptedUpstream, serve_router: ServeRouter, status: int, exception: type[Exception], error_type: str
 ) -> None:
     upstream.queue(error_reply(status, {"error": {"message": f"provider says {status}", "type": "x"}}))
-    router = start_router(routed_config(upstream, RETRY={"max_retries": 0}))  # retries: test_resilience.py
-    response = httpx.post(
+    router = serve_router(routed_config(upstream, RETRY={"max_retries": 0}))  # retries: test_resilience.py
+    response = LOOPBACK.post(
         router.url + "/v1/messages",
         json={"model": "claude-sonnet-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
     )
@@ -452,7 +455,7 @@ def test_provider_error_echoing_the_key_is_redacted_everywhere(
 ) -> None:
     upstream.queue(error_reply(401, {"error": {"message": f"Invalid API key: {PROVIDER_KEY}"}}))
     router = start_router(routed_config(upstream, LOG_LEVEL="debug", APIKEY=ROUTER_KEY))
-    response = httpx.post(
+    response = LOOPBACK.post(
         router.url + "/v1/messages",
         headers={"x-api-key": ROUTER_KEY},
         json={
@@ -470,24 +473,24 @@ def test_provider_error_echoing_the_key_is_redacted_everywhere(
     assert PROVIDER_KEY not in router.stderr() and ROUTER_KEY not in router.stderr()
 
 
-def test_unreachable_provider_is_a_502_that_names_it(start_router: StartRouter) -> None:
+def test_unreachable_provider_is_a_502_that_names_it(serve_router: ServeRouter) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     config = {
         "Providers": [{"name": "gone", "api_base_url": dead + "/v1/chat/completions", "models": ["m"]}],
         "Router": {"default": "gone,m"},
     }
-    router = start_router(config)
+    router = serve_router(config)
     with pytest.raises(anthropic.InternalServerError) as info:
         client(router.url).messages.create(model="x", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == 502
     assert "Could not connect to provider 'gone'" in info.value.message and "api_base_url" in info.value.message
 
 
-def test_api_timeout_applies_to_the_upstream(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_api_timeout_applies_to_the_upstream(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     upstream.queue(Scripted(body=json.dumps(message()).encode(), headers_delay=3.0))
-    router = start_router(routed_config(upstream, API_TIMEOUT_MS=500))
+    router = serve_router(routed_config(upstream, API_TIMEOUT_MS=500))
     started = time.monotonic()
-    response = httpx.post(
+    response = LOOPBACK.post(
         router.url + "/v1/messages",
         json={"model": "claude-sonnet-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
         timeout=10,
@@ -509,10 +512,10 @@ def test_api_timeout_applies_to_the_upstream(upstream: ScriptedUpstream, start_r
     ],
 )
 def test_bad_input_is_a_400_never_a_500(
-    upstream: ScriptedUpstream, start_router: StartRouter, raw: bytes, fragment: str
+    upstream: ScriptedUpstream, serve_router: ServeRouter, raw: bytes, fragment: str
 ) -> None:
-    router = start_router(routed_config(upstream))
-    response = httpx.post(router.url + "/v1/messages", content=raw, headers={"content-type": "application/json"})
+    router = serve_router(routed_config(upstream))
+    response = LOOPBACK.post(router.url + "/v1/messages", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
     assert fragment in response.json()["error"]["message"]
@@ -522,10 +525,10 @@ def test_bad_input_is_a_400_never_a_500(
 # Streams over time: pings and cancellation
 
 
-def test_pings_while_the_provider_is_silent(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_pings_while_the_provider_is_silent(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     upstream.queue(anthropic_sse_reply(stream_events("slow"), delay=0.35))  # silent 0.35 s before each event
-    router = start_router(routed_config(upstream, PING_INTERVAL_MS=100))
-    with httpx.stream(
+    router = serve_router(routed_config(upstream, PING_INTERVAL_MS=100))
+    with LOOPBACK.stream(
         "POST",
         router.url + "/v1/messages",
         json=STREAM_REQUEST,
@@ -536,12 +539,12 @@ def test_pings_while_the_provider_is_silent(upstream: ScriptedUpstream, start_ro
     assert text.rstrip().endswith('data: {"type": "message_stop"}')
 
 
-def test_client_disconnect_cancels_the_upstream_at_once(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_client_disconnect_cancels_the_upstream_at_once(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     upstream.queue(anthropic_sse_reply(stream_events("first")))
     upstream.replies[-1].stall_after = 3
-    router = start_router(routed_config(upstream))
+    router = serve_router(routed_config(upstream))
     got_first = threading.Event()
-    with httpx.stream(
+    with LOOPBACK.stream(
         "POST",
         router.url + "/v1/messages",
         json=STREAM_REQUEST,
@@ -557,9 +560,9 @@ def test_client_disconnect_cancels_the_upstream_at_once(upstream: ScriptedUpstre
     assert record["status"] == 499 and record["stream"] is True
 
 
-def test_log_line_fields_and_log_off(upstream: ScriptedUpstream, start_router: StartRouter, tmp_path: Path) -> None:
+def test_log_line_fields_and_log_off(upstream: ScriptedUpstream, serve_router: ServeRouter, tmp_path: Path) -> None:
     upstream.default = echo_model
-    router = start_router(routed_config(upstream))
+    router = serve_router(routed_config(upstream))
     headers = {"x-claude-code-session-id": "sess-42"}
     client(router.url, default_headers=headers).messages.create(
         model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
@@ -578,14 +581,14 @@ def test_log_line_fields_and_log_off(upstream: ScriptedUpstream, start_router: S
     }
     assert record["request_id"].startswith("req_") and record["latency_ms"] > 0 and record["level"] == "info"
     assert "body" not in record
-    quiet = start_router(routed_config(upstream, LOG=False), home=tmp_path / "quiet")
+    quiet = serve_router(routed_config(upstream, LOG=False), home=tmp_path / "quiet")
     client(quiet.url).messages.create(
         model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
     )
     assert not (quiet.home / "logs" / "ccr-router.log").exists()
 
 
-def test_proxy_url_carries_upstream_requests(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_proxy_url_carries_upstream_requests(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     # The scripted server plays the HTTP proxy: a proxied request arrives with the provider's host in Host.
     upstream.queue(json_reply(message("via proxy")))
     config = {
@@ -601,7 +604,7 @@ def test_proxy_url_carries_upstream_requests(upstream: ScriptedUpstream, start_r
         "Router": {"default": "remote,m"},
         "PROXY_URL": upstream.url,
     }
-    router = start_router(config)
+    router = serve_router(config)
     reply = client(router.url).messages.create(
         model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
     )
@@ -611,12 +614,12 @@ def test_proxy_url_carries_upstream_requests(upstream: ScriptedUpstream, start_r
 
 
 def test_conversation_moving_to_anthropic_drops_synthetic_thinking(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     # Thinking that ccrouter made from an OpenAI-compatible model's reasoning carries a signature Anthropic would
     # reject; real Anthropic thinking (any other signature) goes through untouched.
     upstream.queue(json_reply(message("ok")))
-    router = start_router(routed_config(upstream))
+    router = serve_router(routed_config(upstream))
     history = [
         {"role": "user", "content": "first"},
         {
@@ -643,12 +646,12 @@ def test_conversation_moving_to_anthropic_drops_synthetic_thinking(
 
 
 def test_waiting_request_is_cancelled_upstream_when_the_client_leaves(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(Scripted(body=json.dumps(message()).encode(), headers_delay=30.0))
-    router = start_router(routed_config(upstream))
+    router = serve_router(routed_config(upstream))
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(
+        LOOPBACK.post(
             router.url + "/v1/messages",
             json={"model": "claude-sonnet-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
             timeout=httpx.Timeout(10, read=0.5),
@@ -658,11 +661,11 @@ def test_waiting_request_is_cancelled_upstream_when_the_client_leaves(
 
 
 def test_openai_stream_starts_with_the_local_input_estimate(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(openai_text_stream("estimated"))
     config = {"Providers": [openai_provider(upstream)], "Router": {"default": "fake,fake-model"}}
-    router = start_router(config)
+    router = serve_router(config)
     request = {
         "model": "claude-sonnet-5-5",
         "max_tokens": 5,
@@ -683,10 +686,10 @@ def test_openai_stream_starts_with_the_local_input_estimate(
 
 
 def test_finished_streams_return_their_connection_to_the_pool(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(openai_text_stream("one"), openai_text_stream("two"), openai_text_stream("three"))
-    router = start_router({"Providers": [openai_provider(upstream)], "Router": {"default": "fake,fake-model"}})
+    router = serve_router({"Providers": [openai_provider(upstream)], "Router": {"default": "fake,fake-model"}})
     for expected in ("one", "two", "three"):
         with client(router.url).messages.stream(
             model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
@@ -695,14 +698,14 @@ def test_finished_streams_return_their_connection_to_the_pool(
     assert len({r.client_port for r in upstream.received}) == 1  # one upstream connection served all three
 
 
-def test_provider_cookies_are_not_kept(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_provider_cookies_are_not_kept(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     upstream.queue(
         json_reply(message("one"), headers={"Set-Cookie": "session=abc; Path=/"}), json_reply(message("two"))
     )
     config = routed_config(upstream)
     for provider in config["Providers"]:  # a host name: cookie jars refuse cookies from bare IP addresses anyway
         provider["api_base_url"] = provider["api_base_url"].replace("127.0.0.1", "localhost")
-    router = start_router(config)
+    router = serve_router(config)
     for _ in range(2):
         client(router.url).messages.create(
             model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
@@ -711,15 +714,15 @@ def test_provider_cookies_are_not_kept(upstream: ScriptedUpstream, start_router:
     assert "Cookie" not in upstream.received[1].headers
 
 
-def test_session_activity_endpoint(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_session_activity_endpoint(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     upstream.default = echo_model
-    router = start_router(routed_config(upstream, APIKEY=ROUTER_KEY))
+    router = serve_router(routed_config(upstream, APIKEY=ROUTER_KEY))
     api = client(router.url, api_key=ROUTER_KEY, default_headers={"x-claude-code-session-id": "sess-77"})
     api.messages.create(model="claude-sonnet-5-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     api.messages.create(model="aux,small", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     url = router.url + "/api/sessions/sess-77"
-    assert httpx.get(url).status_code == 401
-    activity = httpx.get(url, headers={"x-api-key": ROUTER_KEY}).json()
+    assert LOOPBACK.get(url).status_code == 401
+    activity = LOOPBACK.get(url, headers={"x-api-key": ROUTER_KEY}).json()
     assert {k: activity[k] for k in ("scenario", "provider", "model", "status", "requests")} == {
         "scenario": "explicit",
         "provider": "aux",
@@ -729,5 +732,5 @@ def test_session_activity_endpoint(upstream: ScriptedUpstream, start_router: Sta
     }
     assert (activity["input_tokens"], activity["output_tokens"]) == (11, 3)
     assert (activity["total_input_tokens"], activity["total_output_tokens"]) == (22, 6)
-    missing = httpx.get(router.url + "/api/sessions/nope", headers={"x-api-key": ROUTER_KEY})
+    missing = LOOPBACK.get(router.url + "/api/sessions/nope", headers={"x-api-key": ROUTER_KEY})
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"

@@ -1,9 +1,9 @@
-"""Config changes without a restart: a valid change applies to new requests while a stream in flight finishes on
-the config it started with; an invalid change, or one that needs a restart, keeps the old config serving."""
+"""Config changes without a restart, as the real service picks them up from its config file: a valid change applies
+to new requests while a stream in flight finishes on the config it started with; an invalid change, or one that
+needs a restart, keeps the old config serving."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import Any
@@ -12,7 +12,7 @@ import httpx
 
 from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, openai_text_reply, openai_text_stream
 from tests.support.router_process import RouterProcess
-from tests.support.router_setup import StartRouter, openai_provider, sdk_client
+from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider, sdk_client
 
 
 def served_by(received: Received) -> Scripted:
@@ -27,11 +27,6 @@ def config_with_default(upstream: ScriptedUpstream, model: str, **extra: Any) ->
     }
 
 
-def rewrite(router: RouterProcess, config: dict[str, Any]) -> None:
-    config = {"PORT": router.port, "HOST": "127.0.0.1", **config}
-    router.config_path.write_text(json.dumps(config, indent=2))
-
-
 def wait_for_log(router: RouterProcess, message: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -43,7 +38,7 @@ def wait_for_log(router: RouterProcess, message: str, count: int = 1, timeout: f
 
 
 def ask(router: RouterProcess) -> httpx.Response:
-    response = httpx.post(
+    response = LOOPBACK.post(
         router.url + "/v1/messages",
         json={"model": "claude-sonnet-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
         timeout=10,
@@ -79,7 +74,7 @@ def test_valid_change_applies_to_new_requests_while_a_stream_finishes_on_the_old
     upstream.default = served_by
     router = start_router(config_with_default(upstream, "model-a"))
     worker, outcome = start_slow_stream(upstream, router)
-    rewrite(router, config_with_default(upstream, "model-b"))
+    router.write_config(config_with_default(upstream, "model-b"))
     reloaded = wait_for_log(router, "config reloaded")
     assert reloaded[0]["routes"] == {"default": "fake,model-b"}
     assert worker.is_alive(), "the stream should still be in flight when the reload lands"
@@ -99,17 +94,17 @@ def test_invalid_change_keeps_the_old_config_and_logs_the_exact_error(
     worker, outcome = start_slow_stream(upstream, router)
     broken = config_with_default(upstream, "model-a")
     broken["Router"]["default"] = "fake"  # the classic: no comma
-    rewrite(router, broken)
+    router.write_config(broken)
     errors = wait_for_log(router, "config change not applied")
     assert "Router.default" in errors[0]["error"] and '"provider,model"' in errors[0]["error"]
     assert worker.is_alive(), "the stream should still be in flight when the change lands"
     assert ask(router).headers["x-ccr-model"] == "model-a"
     worker.join(15)
     assert outcome["message"].content[0].text == "slow stream done"
-    rewrite(router, config_with_default(upstream, "model-a", PORT=router.port + 1))
+    router.write_config(config_with_default(upstream, "model-a", PORT=router.port + 1))
     errors = wait_for_log(router, "config change not applied", count=2)
     assert "ccr restart" in errors[1]["error"] and "PORT" in errors[1]["error"]
     assert ask(router).headers["x-ccr-model"] == "model-a"
-    rewrite(router, config_with_default(upstream, "model-b"))
+    router.write_config(config_with_default(upstream, "model-b"))
     wait_for_log(router, "config reloaded")
     assert ask(router).headers["x-ccr-model"] == "model-b"

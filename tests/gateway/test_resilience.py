@@ -2,8 +2,8 @@
 provider saw the cancellation.
 
 Two scripted providers on loopback: `upstream` (the route's target, "primary") and `backup` (its fallback). The
-router is the real service in its own process, driven by the official anthropic SDK (without its own retries)
-or raw HTTP where the bytes matter.
+router app is served in this process (`serve_router`), driven by the official anthropic SDK (without its own
+retries) or raw HTTP where the bytes matter.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from tests.support.fake_upstream import (
     openai_text_stream,
     sse_reply,
 )
-from tests.support.router_process import RouterProcess, free_port
-from tests.support.router_setup import StartRouter, openai_provider, sdk_client
+from tests.support.inprocess import ServeRouter
+from tests.support.router_process import free_port
+from tests.support.router_setup import LOOPBACK, openai_provider, sdk_client
+from tests.support.served_router import ServedRouter
 
 REQUEST: dict[str, Any] = {
     "model": "claude-sonnet-5-5",
@@ -55,7 +57,7 @@ def config(primary: ScriptedUpstream, backup: ScriptedUpstream | None = None, **
     return data
 
 
-def attempts_of(router: RouterProcess, count: int = 1) -> list[list[tuple[str, int]]]:
+def attempts_of(router: ServedRouter, count: int = 1) -> list[list[tuple[str, int]]]:
     records = router.wait_for_records(count)
     return [[(a["target"], a["status"]) for a in record["attempts"]] for record in records]
 
@@ -64,7 +66,7 @@ def backup_serves(backup: ScriptedUpstream, stream: bool) -> None:
     backup.queue(openai_text_stream("from the backup") if stream else openai_completion("from the backup"))
 
 
-def ask(router: RouterProcess, stream: bool) -> tuple[str, httpx.Headers]:
+def ask(router: ServedRouter, stream: bool) -> tuple[str, httpx.Headers]:
     """The text of the answer (read with the SDK's stream accumulator when streaming) and the response headers."""
     client = sdk_client(router.url)
     if stream:
@@ -84,11 +86,11 @@ def ask(router: RouterProcess, stream: bool) -> tuple[str, httpx.Headers]:
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 529, 408, 409])
 @pytest.mark.parametrize("stream", [False, True])
 def test_retryable_status_falls_back(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter, status: int, stream: bool
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter, status: int, stream: bool
 ) -> None:
     upstream.queue(error_reply(status, {"error": {"message": f"primary is down ({status})"}}))
     backup_serves(backup, stream)
-    router = start_router(config(upstream, backup))
+    router = serve_router(config(upstream, backup))
     client = sdk_client(router.url)
     response = client.messages.with_raw_response.create(**REQUEST, stream=stream)
     if stream:
@@ -113,10 +115,10 @@ def test_retryable_status_falls_back(
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
 def test_other_client_errors_are_not_retried(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter, status: int
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter, status: int
 ) -> None:
     upstream.queue(error_reply(status, {"error": {"message": "your request is wrong"}}))
-    router = start_router(config(upstream, backup, RETRY=FAST_RETRY))
+    router = serve_router(config(upstream, backup, RETRY=FAST_RETRY))
     with pytest.raises(anthropic.APIStatusError) as raised:
         sdk_client(router.url).messages.create(**REQUEST)
     assert raised.value.status_code == status
@@ -126,11 +128,11 @@ def test_other_client_errors_are_not_retried(
 
 
 def test_429_with_retry_after_falls_back_and_cools_the_target_down(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(error_reply(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "30"}))
     backup.default = lambda received: openai_completion("from the backup")
-    router = start_router(config(upstream, backup))
+    router = serve_router(config(upstream, backup))
     first, _ = ask(router, stream=False)
     second, headers = ask(router, stream=False)
     assert first == second == "from the backup"
@@ -138,7 +140,7 @@ def test_429_with_retry_after_falls_back_and_cools_the_target_down(
     assert len(upstream.received) == 1 and len(backup.received) == 2
     assert headers["x-ccr-attempts"] == "primary,p-model=cooling, backup,b-model=200"
     assert attempts_of(router, 2)[1] == [("primary,p-model", 0), ("backup,b-model", 200)]
-    cooling = httpx.get(router.url + "/api/cooldowns").json()["cooling"]
+    cooling = LOOPBACK.get(router.url + "/api/cooldowns").json()["cooling"]
     assert [c["target"] for c in cooling] == ["primary,p-model"] and 25 < cooling[0]["seconds_left"] <= 30
     assert "HTTP 429" in cooling[0]["reason"] and "slow down" in cooling[0]["reason"]
     warnings = [r for r in router.log_records() if r.get("msg", "").startswith("primary,p-model is cooling down")]
@@ -146,11 +148,11 @@ def test_429_with_retry_after_falls_back_and_cools_the_target_down(
 
 
 def test_three_failures_in_a_window_cool_a_target_down(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.default = lambda received: error_reply(500, {"error": {"message": "boom"}})
     backup.default = lambda received: openai_completion("from the backup")
-    router = start_router(config(upstream, backup, COOLDOWN={"failures": 3, "window_ms": 60000, "duration_ms": 60000}))
+    router = serve_router(config(upstream, backup, COOLDOWN={"failures": 3, "window_ms": 60000, "duration_ms": 60000}))
     for _ in range(4):
         assert ask(router, stream=False)[0] == "from the backup"
     assert len(upstream.received) == 3 and len(backup.received) == 4
@@ -158,24 +160,24 @@ def test_three_failures_in_a_window_cool_a_target_down(
 
 
 def test_when_every_target_cools_the_route_is_still_tried(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(error_reply(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "60"}))
     upstream.queue(openai_completion("rested enough"))
-    router = start_router(config(upstream))
+    router = serve_router(config(upstream))
     with pytest.raises(anthropic.RateLimitError) as raised:
         sdk_client(router.url).messages.create(**REQUEST)
     assert raised.value.response.headers["retry-after"] == "60"
     assert ask(router, stream=False)[0] == "rested enough"
 
 
-def test_429_without_retry_after_is_retried_with_backoff(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_429_without_retry_after_is_retried_with_backoff(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     upstream.queue(
         error_reply(429, {"error": {"message": "busy 1"}}),
         error_reply(429, {"error": {"message": "busy 2"}}),
         openai_completion("third time lucky"),
     )
-    router = start_router(config(upstream, RETRY=FAST_RETRY))
+    router = serve_router(config(upstream, RETRY=FAST_RETRY))
     started = time.monotonic()
     text, headers = ask(router, stream=False)
     elapsed = time.monotonic() - started
@@ -187,11 +189,11 @@ def test_429_without_retry_after_is_retried_with_backoff(upstream: ScriptedUpstr
 
 
 def test_retries_give_up_with_the_last_error_and_every_attempt_named(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.default = lambda received: error_reply(503, {"error": {"message": "primary overloaded"}})
     backup.default = lambda received: error_reply(529, {"error": {"message": "backup overloaded"}})
-    router = start_router(config(upstream, backup, RETRY={**FAST_RETRY, "max_retries": 1}))
+    router = serve_router(config(upstream, backup, RETRY={**FAST_RETRY, "max_retries": 1}))
     with pytest.raises(anthropic.APIStatusError) as raised:
         sdk_client(router.url).messages.create(**REQUEST)
     error = raised.value
@@ -206,17 +208,17 @@ def test_retries_give_up_with_the_last_error_and_every_attempt_named(
 
 
 def test_retry_after_beyond_the_cap_is_handed_to_the_client(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(error_reply(429, {"error": {"message": "come back in 10 minutes"}}, headers={"Retry-After": "600"}))
-    router = start_router(config(upstream, RETRY=FAST_RETRY))
+    router = serve_router(config(upstream, RETRY=FAST_RETRY))
     with pytest.raises(anthropic.RateLimitError) as raised:
         sdk_client(router.url).messages.create(**REQUEST)
     assert raised.value.response.headers["retry-after"] == "600"
     assert len(upstream.received) == 1
 
 
-def test_connection_refused_falls_back(backup: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_connection_refused_falls_back(backup: ScriptedUpstream, serve_router: ServeRouter) -> None:
     dead = {
         "name": "primary",
         "api_base_url": f"http://127.0.0.1:{free_port()}/v1/chat/completions",
@@ -224,7 +226,7 @@ def test_connection_refused_falls_back(backup: ScriptedUpstream, start_router: S
         "models": ["p-model"],
     }
     backup_serves(backup, stream=True)
-    router = start_router(
+    router = serve_router(
         {
             "Providers": [dead, openai_provider(backup, "backup", ["b-model"])],
             "Router": {"default": ["primary,p-model", "backup,b-model"]},  # the list form of a fallback
@@ -239,23 +241,23 @@ def test_connection_refused_falls_back(backup: ScriptedUpstream, start_router: S
 
 
 def test_connection_reset_mid_body_falls_back_when_nothing_was_sent(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     body = json.dumps({"id": "x", "choices": [{"message": {"content": "a long answer"}}]}).encode()
     upstream.queue(Scripted(chunks=[body[:20], body[20:]], reset_after=1))
     backup_serves(backup, stream=False)
-    router = start_router(config(upstream, backup))
+    router = serve_router(config(upstream, backup))
     text, headers = ask(router, stream=False)
     assert text == "from the backup"
     assert headers["x-ccr-attempts"] == "primary,p-model=502, backup,b-model=200"
 
 
 def test_timeout_before_headers_falls_back_and_cancels_the_slow_provider(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(Scripted(headers_delay=30, body=b"{}"))
     backup_serves(backup, stream=True)
-    router = start_router(config(upstream, backup, API_TIMEOUT_MS=20000, RETRY={"attempt_timeout_ms": 800}))
+    router = serve_router(config(upstream, backup, API_TIMEOUT_MS=20000, RETRY={"attempt_timeout_ms": 800}))
     text, headers = ask(router, stream=True)
     assert text == "from the backup"
     assert headers["x-ccr-attempts"] == "primary,p-model=504, backup,b-model=200"
@@ -264,10 +266,10 @@ def test_timeout_before_headers_falls_back_and_cancels_the_slow_provider(
 
 
 def test_timeout_with_nowhere_to_go_is_a_504_timeout_error(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(Scripted(headers_delay=30, body=b"{}"))
-    router = start_router(config(upstream, API_TIMEOUT_MS=800))
+    router = serve_router(config(upstream, API_TIMEOUT_MS=800))
     with pytest.raises(anthropic.APIStatusError) as raised:
         sdk_client(router.url).messages.create(**REQUEST)
     assert raised.value.status_code == 504
@@ -289,11 +291,11 @@ def test_timeout_with_nowhere_to_go_is_a_504_timeout_error(
     ],
 )
 def test_a_stream_broken_before_its_first_token_falls_back(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter, broken: Scripted
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter, broken: Scripted
 ) -> None:
     upstream.queue(broken)
     backup_serves(backup, stream=True)
-    router = start_router(config(upstream, backup))
+    router = serve_router(config(upstream, backup))
     text, headers = ask(router, stream=True)
     assert text == "from the backup"
     assert headers["x-ccr-attempts"] == "primary,p-model=502, backup,b-model=200"
@@ -303,11 +305,11 @@ def test_a_stream_broken_before_its_first_token_falls_back(
     "garbage", [b"this is not json", b"[1, 2, 3]", b'{"choices": "nope"}', b""], ids=["text", "array", "shape", "empty"]
 )
 def test_garbage_json_without_a_fallback_is_a_clear_502(
-    upstream: ScriptedUpstream, start_router: StartRouter, garbage: bytes
+    upstream: ScriptedUpstream, serve_router: ServeRouter, garbage: bytes
 ) -> None:
     upstream.queue(Scripted(body=garbage))
-    router = start_router(config(upstream))
-    response = httpx.post(router.url + "/v1/messages", json=REQUEST)
+    router = serve_router(config(upstream))
+    response = LOOPBACK.post(router.url + "/v1/messages", json=REQUEST)
     assert response.status_code == 502, response.text
     error = response.json()
     assert error["type"] == "error" and error["error"]["type"] == "api_error"
@@ -318,8 +320,8 @@ def test_garbage_json_without_a_fallback_is_a_clear_502(
 # After the first byte: an honest error event, never a silent truncated success
 
 
-def _raw_stream(router: RouterProcess) -> tuple[httpx.Headers, list[tuple[str, dict[str, Any]]]]:
-    with httpx.stream("POST", router.url + "/v1/messages", json={**REQUEST, "stream": True}, timeout=20) as response:
+def _raw_stream(router: ServedRouter) -> tuple[httpx.Headers, list[tuple[str, dict[str, Any]]]]:
+    with LOOPBACK.stream("POST", router.url + "/v1/messages", json={**REQUEST, "stream": True}, timeout=20) as response:
         text = response.read().decode()
         headers = response.headers
     events = []
@@ -340,10 +342,10 @@ def _first_text_then(broken_after: int, **kwargs: Any) -> Scripted:
 
 
 def test_reset_after_the_first_byte_ends_in_an_error_event_and_no_fallback(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(_first_text_then(2))
-    router = start_router(config(upstream, backup))
+    router = serve_router(config(upstream, backup))
     headers, events = _raw_stream(router)
     names = [name for name, _ in events]
     assert names[0] == "message_start" and "content_block_delta" in names
@@ -356,10 +358,10 @@ def test_reset_after_the_first_byte_ends_in_an_error_event_and_no_fallback(
 
 
 def test_a_stall_mid_stream_times_out_into_an_error_event(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(_first_text_then(0, stall_after=2))
-    router = start_router(config(upstream, backup, API_TIMEOUT_MS=1000))
+    router = serve_router(config(upstream, backup, API_TIMEOUT_MS=1000))
     _, events = _raw_stream(router)
     assert events[0][0] == "message_start" and events[-1][0] == "error"
     assert events[-1][1]["error"]["type"] == "api_error"
@@ -369,19 +371,19 @@ def test_a_stall_mid_stream_times_out_into_an_error_event(
 
 
 def test_the_sdk_raises_instead_of_returning_a_truncated_message(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(_first_text_then(2))
-    router = start_router(config(upstream))
+    router = serve_router(config(upstream))
     with pytest.raises(anthropic.APIStatusError), sdk_client(router.url).messages.stream(**REQUEST) as stream:
         stream.get_final_message()
 
 
-def test_pings_keep_a_silent_stream_alive(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_pings_keep_a_silent_stream_alive(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     reply = openai_text_stream("late answer")
-    reply.delay = 0.7
+    reply.delay = 0.3  # twice the ping interval of silence before each chunk
     upstream.queue(reply)
-    router = start_router(config(upstream, PING_INTERVAL_MS=300))
+    router = serve_router(config(upstream, PING_INTERVAL_MS=150))
     _, events = _raw_stream(router)
     names = [name for name, _ in events]
     assert "ping" in names and names[-1] == "message_stop"
@@ -392,11 +394,11 @@ def test_pings_keep_a_silent_stream_alive(upstream: ScriptedUpstream, start_rout
 
 
 def test_client_disconnect_mid_stream_cancels_the_provider(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     upstream.queue(_first_text_then(0, stall_after=2))
-    router = start_router(config(upstream, backup))
-    with httpx.stream("POST", router.url + "/v1/messages", json={**REQUEST, "stream": True}, timeout=10) as response:
+    router = serve_router(config(upstream, backup))
+    with LOOPBACK.stream("POST", router.url + "/v1/messages", json={**REQUEST, "stream": True}, timeout=10) as response:
         for chunk in response.iter_raw():
             if b"content_block_delta" in chunk:
                 break
@@ -408,9 +410,9 @@ def test_client_disconnect_mid_stream_cancels_the_provider(
     assert backup.received == []
 
 
-def test_client_disconnect_during_backoff_stops_retrying(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+def test_client_disconnect_during_backoff_stops_retrying(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
     upstream.default = lambda received: error_reply(503, {"error": {"message": "busy"}})
-    router = start_router(config(upstream, RETRY={"max_retries": 2, "initial_backoff_ms": 1500}))
+    router = serve_router(config(upstream, RETRY={"max_retries": 2, "initial_backoff_ms": 1500}))
     body = json.dumps(REQUEST).encode()
     port = int(router.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
@@ -449,29 +451,29 @@ def test_client_disconnect_during_backoff_stops_retrying(upstream: ScriptedUpstr
     ],
 )
 def test_bad_input_is_a_clear_400(
-    upstream: ScriptedUpstream, start_router: StartRouter, body: bytes, status: int, phrase: str
+    upstream: ScriptedUpstream, serve_router: ServeRouter, body: bytes, status: int, phrase: str
 ) -> None:
-    router = start_router(config(upstream))
-    response = httpx.post(router.url + "/v1/messages", content=body, headers={"content-type": "application/json"})
+    router = serve_router(config(upstream))
+    response = LOOPBACK.post(router.url + "/v1/messages", content=body, headers={"content-type": "application/json"})
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error" and phrase in error["message"]
     assert upstream.received == []
 
 
-def test_a_body_over_the_configured_limit_is_413(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
-    router = start_router(config(upstream, MAX_REQUEST_BODY_MB=0.5))
+def test_a_body_over_the_configured_limit_is_413(upstream: ScriptedUpstream, serve_router: ServeRouter) -> None:
+    router = serve_router(config(upstream, MAX_REQUEST_BODY_MB=0.5))
     big = {**REQUEST, "messages": [{"role": "user", "content": "x" * 600_000}]}
-    response = httpx.post(router.url + "/v1/messages", json=big)
+    response = LOOPBACK.post(router.url + "/v1/messages", json=big)
     assert response.status_code == 413
     error = response.json()["error"]
     assert error["type"] == "request_too_large" and "MAX_REQUEST_BODY_MB (0.5 MB)" in error["message"]
-    small = httpx.post(router.url + "/v1/messages", json={**REQUEST, "max_tokens": "x"})
+    small = LOOPBACK.post(router.url + "/v1/messages", json={**REQUEST, "max_tokens": "x"})
     assert small.status_code == 400 and upstream.received == []
 
 
 def test_a_fallback_gets_the_body_the_client_sent_not_what_the_first_adapter_made_of_it(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     """The Anthropic adapter leaves out thinking that another provider made; the OpenAI-style fallback (DeepSeek
     reasoner needs it back) must still get it."""
@@ -484,7 +486,7 @@ def test_a_fallback_gets_the_body_the_client_sent_not_what_the_first_adapter_mad
         "models": ["p-model"],
         "transformer": {"use": ["Anthropic"]},
     }
-    router = start_router(
+    router = serve_router(
         {
             "Providers": [primary, openai_provider(backup, "backup", ["b-model"])],
             "Router": {"default": ["primary,p-model", "backup,b-model"]},
@@ -511,7 +513,7 @@ def test_a_fallback_gets_the_body_the_client_sent_not_what_the_first_adapter_mad
 
 
 def test_a_provider_that_ignores_stream_true_still_streams_to_the_client(
-    upstream: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     """Some OpenAI-compatible servers answer a stream request with one JSON completion: the client asked for a
     stream, so it gets the same content as a correct Anthropic event stream."""
@@ -534,7 +536,7 @@ def test_a_provider_that_ignores_stream_true_still_streams_to_the_client(
         "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42},
     }
     upstream.default = lambda received: Scripted(body=json.dumps(completion).encode())
-    router = start_router(config(upstream))
+    router = serve_router(config(upstream))
     plain = sdk_client(router.url).messages.create(**REQUEST)
     with sdk_client(router.url).messages.stream(**REQUEST) as stream:
         streamed = stream.get_final_message()
@@ -547,7 +549,7 @@ def test_a_provider_that_ignores_stream_true_still_streams_to_the_client(
 
 
 def test_a_cooldown_reason_never_shows_the_providers_key(
-    upstream: ScriptedUpstream, backup: ScriptedUpstream, start_router: StartRouter
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter
 ) -> None:
     key = "sk-anthropic-key-echoed-123456"
     upstream.queue(error_reply(429, {"error": {"message": f"key {key} is over quota"}}, headers={"Retry-After": "30"}))
@@ -559,7 +561,7 @@ def test_a_cooldown_reason_never_shows_the_providers_key(
         "models": ["p-model"],
         "transformer": {"use": ["Anthropic"]},
     }
-    router = start_router(
+    router = serve_router(
         {
             "Providers": [primary, openai_provider(backup, "backup", ["b-model"])],
             "Router": {"default": "primary,p-model"},
@@ -567,6 +569,6 @@ def test_a_cooldown_reason_never_shows_the_providers_key(
         }
     )
     assert ask(router, stream=False)[0] == "from the backup"
-    cooling = httpx.get(router.url + "/api/cooldowns").json()["cooling"]
+    cooling = LOOPBACK.get(router.url + "/api/cooldowns").json()["cooling"]
     assert "over quota" in cooling[0]["reason"] and key not in cooling[0]["reason"]
     assert key not in (router.home / "logs" / "ccr-router.log").read_text()

@@ -1,8 +1,8 @@
-"""Anthropic Messages -> Gemini generateContent requests (gemini_request, gemini_contents)."""
+"""Anthropic Messages -> Gemini generateContent requests (gemini_request, gemini_contents), beyond the fixture cases
+that tests/providers/test_request_fixtures.py replays."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -12,64 +12,10 @@ import pytest
 from ccrouter.providers.gemini.contents import SKIP_SIGNATURE, is_gemini_3_or_later
 from ccrouter.providers.gemini.request import MAX_OUTPUT_TOKENS, build_gemini_request, thinking_config
 from tests.support.fixture_cases import read_json
-from tests.support.gemini_cases import cases, request_problems, translate_request
+from tests.support.gemini_cases import ANTHROPIC_ONLY, keys_outside_schemas, request_problems
 from tests.support.paths import FIXTURES_DIR
 
-REQUEST_CASES = cases("anthropic_request.json")
 CLAUDE_CODE = FIXTURES_DIR / "claude_code"
-ANTHROPIC_ONLY = {
-    "cache_control",
-    "defer_loading",
-    "metadata",
-    "context_management",
-    "output_config",
-    "safeguards",
-    "service_tier",
-    "container",
-    "thinking",
-    "system",
-    "stop_sequences",
-    "input_schema",
-    "tool_use_id",
-    "max_tokens",
-    "$schema",
-    "additionalProperties",
-}
-
-
-def keys_anywhere(value: Any) -> set[str]:
-    """Every object key in `value`, but for the names of a schema's properties (a tool may call one `metadata`)."""
-    if isinstance(value, dict):
-        found: set[str] = set()
-        for key, item in value.items():
-            found.add(key)
-            if key == "properties" and isinstance(item, dict):
-                found |= {k for schema in item.values() for k in keys_anywhere(schema)}
-            elif key != "args":  # a function call's arguments are the tool's own
-                found |= keys_anywhere(item)
-        return found
-    if isinstance(value, list):
-        return {k for v in value for k in keys_anywhere(v)}
-    return set()
-
-
-def test_there_are_request_cases() -> None:
-    assert len(REQUEST_CASES) >= 20
-
-
-@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda p: p.name)
-def test_request_fixture(case: Path) -> None:
-    assert translate_request(case) == read_json(case / "expected_gemini_request.json")
-
-
-@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda p: p.name)
-def test_request_is_what_gemini_accepts_and_the_body_is_untouched(case: Path) -> None:
-    body = read_json(case / "anthropic_request.json")
-    before = copy.deepcopy(body)
-    out = build_gemini_request(body, "gemini-2.5-flash")
-    assert body == before
-    assert request_problems(out) == []
-    assert not keys_anywhere(out) & ANTHROPIC_ONLY
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -84,7 +30,7 @@ def test_claude_code_capture(path: Path, model: str) -> None:
     body = read_json(path)
     out = build_gemini_request(body, model)
     assert request_problems(out) == []
-    assert not keys_anywhere(out) & ANTHROPIC_ONLY
+    assert not keys_outside_schemas(out) & ANTHROPIC_ONLY
     assert b"x-anthropic-billing-header" not in orjson.dumps(out)  # it changes every request: no prompt cache
     assert out["systemInstruction"]["parts"][0]["text"].startswith(body["system"][1]["text"])
     assert out["generationConfig"]["maxOutputTokens"] == min(body["max_tokens"], MAX_OUTPUT_TOKENS)

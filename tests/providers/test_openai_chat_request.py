@@ -1,8 +1,8 @@
-"""Anthropic Messages -> OpenAI chat completions requests (openai_chat_request)."""
+"""Anthropic Messages -> OpenAI chat completions requests (openai_chat_request), beyond the fixture cases that
+tests/providers/test_request_fixtures.py replays."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -11,75 +11,10 @@ import pytest
 
 from ccrouter.providers.openai_chat.request import build_chat_request, reasoning_effort
 from tests.support.fixture_cases import read_json
-from tests.support.openai_chat_cases import cases, translate_request
+from tests.support.openai_chat_cases import ALLOWED_KEYS, ANTHROPIC_ONLY, keys_outside_schemas
 from tests.support.paths import FIXTURES_DIR
 
-REQUEST_CASES = cases("anthropic_request.json")
 CLAUDE_CODE = FIXTURES_DIR / "claude_code"
-ALLOWED_KEYS = {
-    "model",
-    "messages",
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "stop",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "reasoning_effort",
-    "stream",
-    "stream_options",
-}
-ANTHROPIC_ONLY = {
-    "cache_control",
-    "defer_loading",
-    "metadata",
-    "context_management",
-    "output_config",
-    "safeguards",
-    "service_tier",
-    "container",
-    "mcp_servers",
-    "betas",
-    "thinking",
-    "top_k",
-    "system",
-    "stop_sequences",
-    "input_schema",
-}
-
-
-def _keys(value: Any) -> set[str]:
-    """Every object key anywhere in `value`, outside tool parameter schemas."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found.add(key)
-            if key != "parameters":
-                found |= _keys(item)
-    elif isinstance(value, list):
-        for item in value:
-            found |= _keys(item)
-    return found
-
-
-def test_there_are_request_cases() -> None:
-    assert len(REQUEST_CASES) >= 15
-
-
-@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda p: p.name)
-def test_request_fixture(case: Path) -> None:
-    assert translate_request(case) == read_json(case / "expected_openai_request.json")
-
-
-@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda p: p.name)
-def test_request_is_whitelisted_and_body_untouched(case: Path) -> None:
-    body = read_json(case / "anthropic_request.json")
-    before = copy.deepcopy(body)
-    out = build_chat_request(body, "m")
-    assert body == before
-    assert set(out) <= ALLOWED_KEYS
-    assert not _keys(out) & ANTHROPIC_ONLY
 
 
 @pytest.mark.parametrize(
@@ -140,7 +75,7 @@ def test_claude_code_capture(path: Path) -> None:
     body = read_json(path)
     out = build_chat_request(body, "deepseek-chat")
     assert set(out) <= ALLOWED_KEYS
-    assert not _keys(out) & ANTHROPIC_ONLY
+    assert not keys_outside_schemas(out) & ANTHROPIC_ONLY
     assert b"cache_control" not in orjson.dumps(out["messages"])
     assert out["model"] == "deepseek-chat"
     assert out["max_tokens"] == body["max_tokens"]

@@ -1,44 +1,14 @@
-"""OpenAI chat completion -> Anthropic message (openai_chat_response)."""
+"""OpenAI chat completion -> Anthropic message (openai_chat_response), beyond the fixture cases that
+tests/providers/test_response_fixtures.py replays."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import anthropic
-import openai
 import pytest
 
 from ccrouter.providers.base import Usage
 from ccrouter.providers.openai_chat.response import parse_arguments, read_usage, stop_reason, tool_id
-from tests.support.fixture_cases import read_json
-from tests.support.openai_chat_cases import cases, translate_response
-
-RESPONSE_CASES = cases("openai_response.json")
-# Cases whose input is a well-formed OpenAI completion (the others carry quirks of other servers on purpose).
-STANDARD = {
-    "response_text_cached_usage",
-    "response_deepseek_reasoning_tool_calls",
-    "response_length",
-    "response_content_filter_refusal",
-}
-
-
-def test_there_are_response_cases() -> None:
-    assert len(RESPONSE_CASES) >= 8
-    assert {case.name for case in RESPONSE_CASES} >= STANDARD
-
-
-@pytest.mark.parametrize("case", RESPONSE_CASES, ids=lambda p: p.name)
-def test_response_fixture(case: Path) -> None:
-    message = translate_response(case)
-    assert message == read_json(case / "expected_anthropic.json")
-    anthropic.types.Message.model_validate(message)  # a shape the Anthropic SDK accepts
-
-
-@pytest.mark.parametrize("case", [c for c in RESPONSE_CASES if c.name in STANDARD], ids=lambda p: p.name)
-def test_standard_inputs_are_real_openai_shapes(case: Path) -> None:
-    openai.types.chat.ChatCompletion.model_validate(read_json(case / "openai_response.json"))
 
 
 @pytest.mark.parametrize(

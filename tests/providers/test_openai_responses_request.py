@@ -1,10 +1,9 @@
-"""Anthropic Messages request -> OpenAI Responses request (openai_responses_request)."""
+"""Anthropic Messages request -> OpenAI Responses request (openai_responses_request), beyond the fixture cases that
+tests/providers/test_request_fixtures.py replays."""
 
 from __future__ import annotations
 
-import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,67 +15,12 @@ from ccrouter.providers.openai_responses.response import (
     reasoning_signature,
     response_to_message,
 )
-from tests.support.fixture_cases import counter_ids, read_json
-from tests.support.openai_responses_cases import MODEL, cases, request_errors, translate_request
+from tests.support.fixture_cases import counter_ids
+from tests.support.openai_responses_cases import ANTHROPIC_ONLY, MODEL, keys_outside_schemas, request_errors
 from tests.support.paths import FIXTURES_DIR
 
-REQUEST_CASES = cases("anthropic_request.json")
 CLAUDE_CODE = FIXTURES_DIR / "claude_code"
 CLAUDE_CODE_BODIES = ["main_turn", "tool_result_followup", "thinking_budget", "interactive_turn", "model_probe"]
-ANTHROPIC_ONLY = {
-    "cache_control",
-    "context_management",
-    "output_config",
-    "metadata",
-    "defer_loading",
-    "thinking",
-    "safeguards",
-    "stop_sequences",
-    "input_schema",
-    "tool_use_id",
-    "is_error",
-    "signature",
-    "budget_tokens",
-}
-
-
-def keys_outside_schemas(request: dict[str, Any]) -> set[str]:
-    """Every key in the request except inside tool parameter schemas (which may name a property anything)."""
-    tools = [{k: v for k, v in tool.items() if k != "parameters"} for tool in request.get("tools", [])]
-    text = request.get("text", {})
-    return _keys({**request, "tools": tools, "text": {**text, "format": {}}})
-
-
-def _keys(value: Any) -> set[str]:
-    if isinstance(value, dict):
-        return set(value) | {k for v in value.values() for k in _keys(v)}
-    if isinstance(value, list):
-        return {k for v in value for k in _keys(v)}
-    return set()
-
-
-def test_there_are_request_cases() -> None:
-    assert len(REQUEST_CASES) >= 12
-
-
-@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda p: p.name)
-def test_request_fixture(case: Path) -> None:
-    assert translate_request(case) == read_json(case / "expected_responses_request.json")
-
-
-@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda p: p.name)
-def test_request_is_a_valid_openai_request(case: Path) -> None:
-    request = translate_request(case)
-    assert not request_errors(request)
-    assert not keys_outside_schemas(request) & ANTHROPIC_ONLY
-
-
-@pytest.mark.parametrize("case", REQUEST_CASES, ids=lambda p: p.name)
-def test_request_body_is_not_modified(case: Path) -> None:
-    body = read_json(case / "anthropic_request.json")
-    before = copy.deepcopy(body)
-    build_responses_request(body, MODEL)
-    assert body == before
 
 
 def test_the_validator_notices_unknown_keys_and_wrong_values() -> None:

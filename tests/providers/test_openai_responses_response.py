@@ -1,37 +1,14 @@
-"""OpenAI Responses object -> Anthropic message (openai_responses_response)."""
+"""OpenAI Responses object -> Anthropic message (openai_responses_response), beyond the fixture cases that
+tests/providers/test_response_fixtures.py replays."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import anthropic
-import openai
 import pytest
 
 from ccrouter.providers.base import Usage
 from ccrouter.providers.openai_responses.response import error_text, error_type, read_usage, stop_reason
-from tests.support.fixture_cases import read_json
-from tests.support.openai_responses_cases import cases, translate_response
-
-RESPONSE_CASES = cases("responses_response.json")
-NOT_STANDARD = {"response_no_usage_no_id"}  # a server's quirk on purpose
-
-
-def test_there_are_response_cases() -> None:
-    assert len(RESPONSE_CASES) >= 8
-
-
-@pytest.mark.parametrize("case", RESPONSE_CASES, ids=lambda p: p.name)
-def test_response_fixture(case: Path) -> None:
-    message = translate_response(case)
-    assert message == read_json(case / "expected_anthropic.json")
-    anthropic.types.Message.model_validate(message)  # a shape the Anthropic SDK accepts
-
-
-@pytest.mark.parametrize("case", [c for c in RESPONSE_CASES if c.name not in NOT_STANDARD], ids=lambda p: p.name)
-def test_inputs_are_real_openai_shapes(case: Path) -> None:
-    openai.types.responses.Response.model_validate(read_json(case / "responses_response.json"))
 
 
 @pytest.mark.parametrize(

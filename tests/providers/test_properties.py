@@ -6,8 +6,8 @@
    message right after the assistant message that made the call.
 2. Tool ids round-trip: a provider's completion (or stream, fragmented and interleaved anyhow) becomes tool_use
    blocks whose ids, sent back in the next request, give matching tool_calls and tool_call_ids.
-3. Junk request bodies never make the running service answer 5xx, every 4xx is in Anthropic's error shape, and
-   the service stays healthy.
+3. Junk request bodies never make the router (served in this process) answer 5xx, every 4xx is in Anthropic's
+   error shape, and the router stays healthy.
 
 The strategies live in tests/anthropic_strategies.py. Runs are derandomized so CI sees the same examples.
 """
@@ -29,7 +29,7 @@ from openai.types.chat import completion_create_params
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import SchemaValidator
 
-from ccrouter.gateway.journey import parse_messages_body
+from ccrouter.gateway.request import parse_messages_body
 from ccrouter.providers.openai_chat.adapter import ChatStreamTranslator
 from ccrouter.providers.openai_chat.request import TOOL_ERROR_PREFIX, build_chat_request
 from ccrouter.providers.openai_chat.response import completion_to_message
@@ -45,7 +45,7 @@ from tests.support.anthropic_strategies import (
     usable,
 )
 from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, openai_text_reply
-from tests.support.router_process import RouterProcess
+from tests.support.inprocess import InProcessRouter, InProcessServer
 from tests.support.router_setup import openai_provider
 
 PURE = settings(
@@ -498,22 +498,22 @@ def _any_completion(received: Received) -> Scripted:
 
 
 @pytest.fixture(scope="module")
-def junk_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterProcess]:
-    """One service for the whole module, in front of a provider that answers any request with a completion."""
+def junk_router(router_server: InProcessServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessRouter]:
+    """One router app for the whole module, in front of a provider that answers any request with a completion."""
     upstream = ScriptedUpstream().start()
     upstream.default = _any_completion
     home: Path = tmp_path_factory.mktemp("ccr-junk")
-    router = RouterProcess(home, {"Providers": [openai_provider(upstream)], "Router": {"default": "fake,fake-model"}})
     try:
-        router.start()
-        yield router
+        yield router_server.serve(
+            home, {"Providers": [openai_provider(upstream)], "Router": {"default": "fake,fake-model"}}
+        )
     finally:
-        router.stop()
+        router_server.unmount()
         upstream.stop()
 
 
 @pytest.fixture(scope="module")
-def junk_client(junk_router: RouterProcess) -> Iterator[httpx.Client]:
+def junk_client(junk_router: InProcessRouter) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=junk_router.url, timeout=20) as client:
         yield client
 
@@ -584,17 +584,19 @@ def _with_examples(bodies: list[bytes]) -> Any:
 @HTTP
 @_with_examples(FOUND_500S)
 @given(raw=junk_bodies())
-def test_junk_bodies_never_make_a_5xx(junk_router: RouterProcess, junk_client: httpx.Client, raw: bytes) -> None:
+def test_junk_bodies_never_make_a_5xx(
+    router_server: InProcessServer, junk_router: InProcessRouter, junk_client: httpx.Client, raw: bytes
+) -> None:
     response = junk_client.post("/v1/messages", content=raw, headers={"content-type": "application/json"})
     check_answer(response)
-    assert junk_router.proc is not None and junk_router.proc.poll() is None, "the service died"
+    assert router_server.serving(junk_router), "the server died"
 
 
 @settings(HTTP, max_examples=100)
 @_with_examples(FOUND_500S)
 @given(raw=junk_bodies())
 def test_junk_count_tokens_bodies_never_make_a_5xx(
-    junk_router: RouterProcess, junk_client: httpx.Client, raw: bytes
+    junk_router: InProcessRouter, junk_client: httpx.Client, raw: bytes
 ) -> None:
     """Claude Code's /context sends ~30 count_tokens requests at once; they must fail as cleanly."""
     response = junk_client.post("/v1/messages/count_tokens", content=raw, headers={"content-type": "application/json"})
@@ -606,8 +608,10 @@ def test_junk_count_tokens_bodies_never_make_a_5xx(
         assert isinstance(count, int) and count >= 0
 
 
-def test_service_is_healthy_after_the_junk(junk_router: RouterProcess, junk_client: httpx.Client) -> None:
-    assert junk_router.proc is not None and junk_router.proc.poll() is None
+def test_service_is_healthy_after_the_junk(
+    router_server: InProcessServer, junk_router: InProcessRouter, junk_client: httpx.Client
+) -> None:
+    assert router_server.serving(junk_router)
     assert junk_client.get("/health").json() == {"status": "ok"}
     response = junk_client.post(
         "/v1/messages",

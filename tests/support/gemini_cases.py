@@ -170,6 +170,45 @@ def schema_problems(node: Any, path: str = "parameters") -> list[str]:
     return problems
 
 
+ANTHROPIC_ONLY = frozenset(
+    {
+        "cache_control",
+        "defer_loading",
+        "metadata",
+        "context_management",
+        "output_config",
+        "safeguards",
+        "service_tier",
+        "container",
+        "thinking",
+        "system",
+        "stop_sequences",
+        "input_schema",
+        "tool_use_id",
+        "max_tokens",
+        "$schema",
+        "additionalProperties",
+    }
+)
+
+
+def keys_outside_schemas(value: Any) -> set[str]:
+    """Every object key in `value`, but for the names of a schema's properties (a tool may call one `metadata`)
+    and a function call's arguments (the tool's own)."""
+    if isinstance(value, dict):
+        found: set[str] = set()
+        for key, item in value.items():
+            found.add(key)
+            if key == "properties" and isinstance(item, dict):
+                found |= {k for schema in item.values() for k in keys_outside_schemas(schema)}
+            elif key != "args":
+                found |= keys_outside_schemas(item)
+        return found
+    if isinstance(value, list):
+        return {k for v in value for k in keys_outside_schemas(v)}
+    return set()
+
+
 PART_KEYS = frozenset(
     {"text", "thought", "thoughtSignature", "functionCall", "functionResponse", "inlineData", "fileData"}
 )

@@ -102,3 +102,62 @@ def produced(case: Path) -> dict[str, bytes]:
 
 if __name__ == "__main__":
     sys.exit(write_proposals(FIXTURES, produced))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# What a chat completions request may carry, as checks the tests share
+
+ALLOWED_KEYS = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "reasoning_effort",
+        "stream",
+        "stream_options",
+    }
+)
+ANTHROPIC_ONLY = frozenset(
+    {
+        "cache_control",
+        "defer_loading",
+        "metadata",
+        "context_management",
+        "output_config",
+        "safeguards",
+        "service_tier",
+        "container",
+        "mcp_servers",
+        "betas",
+        "thinking",
+        "top_k",
+        "system",
+        "stop_sequences",
+        "input_schema",
+    }
+)
+
+
+def request_problems(request: dict[str, Any]) -> list[str]:
+    """The top-level fields of `request` that are not chat completions fields ccrouter sends (empty when none)."""
+    return [f"{key}: not a field ccrouter sends" for key in request if key not in ALLOWED_KEYS]
+
+
+def keys_outside_schemas(value: Any) -> set[str]:
+    """Every object key anywhere in `value`, outside tool parameter schemas."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.add(key)
+            if key != "parameters":
+                found |= keys_outside_schemas(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= keys_outside_schemas(item)
+    return found

@@ -101,6 +101,40 @@ def request_errors(request: dict[str, Any]) -> str:
     return ""
 
 
+ANTHROPIC_ONLY = frozenset(
+    {
+        "cache_control",
+        "context_management",
+        "output_config",
+        "metadata",
+        "defer_loading",
+        "thinking",
+        "safeguards",
+        "stop_sequences",
+        "input_schema",
+        "tool_use_id",
+        "is_error",
+        "signature",
+        "budget_tokens",
+    }
+)
+
+
+def keys_outside_schemas(request: dict[str, Any]) -> set[str]:
+    """Every key in the request except inside tool parameter schemas (which may name a property anything)."""
+    tools = [{k: v for k, v in tool.items() if k != "parameters"} for tool in request.get("tools", [])]
+    text = request.get("text", {})
+    return _keys({**request, "tools": tools, "text": {**text, "format": {}}})
+
+
+def _keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
 def _materialise(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _materialise(item) for key, item in value.items()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -12,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from tests.support.served_router import ServedRouter
 
 
 def free_port() -> int:
@@ -45,22 +46,13 @@ def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
             proc.wait(5)
 
 
-class RouterProcess:
+class RouterProcess(ServedRouter):
     def __init__(self, home: Path, config: dict[str, Any], env: dict[str, str] | None = None) -> None:
-        self.home = home
-        self.port = free_port()
-        config = {"PORT": self.port, "HOST": "127.0.0.1", **config}
-        self.port = int(config["PORT"])
-        home.mkdir(parents=True, exist_ok=True)
-        self.config_path = home / "config.json"
-        self.config_path.write_text(json.dumps(config, indent=2))
+        super().__init__(home, int(config.get("PORT") or free_port()))
+        self.write_config(config)
         self.env = {**os.environ, "CCR_HOME": str(home), **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr_path = home / "stderr.txt"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> RouterProcess:
         with self.stderr_path.open("wb") as stderr:
@@ -83,20 +75,3 @@ class RouterProcess:
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
-
-    def log_records(self) -> list[dict[str, Any]]:
-        path = self.home / "logs" / "ccr-router.log"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-    def request_records(self) -> list[dict[str, Any]]:
-        return [r for r in self.log_records() if r.get("msg") == "request"]
-
-    def wait_for_records(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while True:
-            records = self.request_records()
-            if len(records) >= count or time.monotonic() > deadline:
-                return records
-            time.sleep(0.02)

@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from ccrouter.config.model import Provider, Target, parse_config
+from ccrouter.config.loading import parse_config
+from ccrouter.config.model import Provider, Target
 from ccrouter.providers.base import RequestContext, StreamTranslator
 from ccrouter.providers.openai_chat.adapter import OpenAIChatAdapter
 from tests.support.fixture_cases import (
