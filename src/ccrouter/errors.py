@@ -88,10 +88,19 @@ class UpstreamError(GatewayError):
     """The provider failed or answered with an error status."""
 
     def __init__(
-        self, status: int, message: str, error_type: str | None = None, retry_after_s: float | None = None
+        self,
+        status: int,
+        message: str,
+        error_type: str | None = None,
+        retry_after_s: float | None = None,
+        *,
+        retry_later: bool = True,
     ) -> None:
         super().__init__(status, message, error_type)
         self.retry_after_s = retry_after_s  # the provider's Retry-After, when it sent one
+        # False when waiting cannot help: a server on this machine refused the connection (it is not running).
+        # Other targets are still tried; another round after a back-off is not.
+        self.retry_later = retry_later
 
 
 def error_body(error_type: str, message: str) -> dict[str, Any]:

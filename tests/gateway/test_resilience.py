@@ -218,6 +218,29 @@ def test_retry_after_beyond_the_cap_is_handed_to_the_client(
     assert len(upstream.received) == 1
 
 
+def test_a_refused_connection_on_this_machine_gets_no_backoff_rounds(
+    upstream: ScriptedUpstream, serve_router: ServeRouter
+) -> None:
+    """A local server that refuses connections is not running: waiting and trying again cannot help, so the client
+    hears at once (a provider that answers 503 is still retried after a back-off)."""
+    dead = {"name": "dead", "api_base_url": f"http://127.0.0.1:{free_port()}/v1/chat/completions", "models": ["m"]}
+    busy = openai_provider(upstream, "busy", ["b-model"])
+    upstream.default = lambda received: error_reply(503, {"error": {"message": "busy"}})
+    retry = {"max_retries": 2, "initial_backoff_ms": 50, "max_backoff_ms": 50}
+    router = serve_router({"Providers": [dead, busy], "Router": {"default": "dead,m"}, "RETRY": retry})
+    with pytest.raises(anthropic.InternalServerError):
+        sdk_client(router.url).messages.create(**REQUEST)
+    assert attempts_of(router) == [[("dead,m", 502)]]
+
+    router = serve_router(
+        {"Providers": [dead, busy], "Router": {"default": ["dead,m", "busy,b-model"]}, "RETRY": retry}
+    )
+    with pytest.raises(anthropic.InternalServerError):
+        sdk_client(router.url).messages.create(**REQUEST)
+    # Each round tries both; the 503 makes the next round worth it, the refusal alone would not.
+    assert attempts_of(router) == [[("dead,m", 502), ("busy,b-model", 503)] * 3]
+
+
 def test_connection_refused_falls_back(backup: ScriptedUpstream, serve_router: ServeRouter) -> None:
     dead = {
         "name": "primary",

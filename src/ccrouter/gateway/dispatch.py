@@ -95,6 +95,7 @@ class Dispatcher:
                 if delay is None or self._clock() + delay >= deadline:
                     break
                 await asyncio.sleep(delay)
+            worth_another_round = False
             for target in self._round(plan):
                 if last is not None and self._clock() >= deadline:
                     break
@@ -104,6 +105,9 @@ class Dispatcher:
                     if not is_retryable(exc.status):
                         raise self._final(exc, plan) from None
                     last = exc
+                    worth_another_round = worth_another_round or exc.retry_later
+            if not worth_another_round:
+                break
         assert last is not None
         raise self._final(last, plan)
 

@@ -8,6 +8,8 @@ goes away stops the provider's work (and its billing) too.
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
 from collections.abc import AsyncIterator, Mapping
 from functools import lru_cache
 
@@ -100,6 +102,7 @@ class Upstream(Transport):
                 502,
                 f"Could not connect to provider {provider_name!r} ({_origin(request.url)}): {exc.strerror or exc}. "
                 "Check its api_base_url in the config and that the server is running.",
+                retry_later=not _refused_on_this_machine(exc),
             ) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(exc, f"from provider {provider_name!r}") from None
@@ -131,6 +134,16 @@ def _failure(exc: BaseException, where: str) -> UpstreamError:
         f"The provider's connection failed {where}: {type(exc).__name__}. Try again or route to another model.",
         "api_error",
     )
+
+
+def _refused_on_this_machine(exc: aiohttp.ClientConnectorError) -> bool:
+    """A loopback server that refuses connections is not running: retrying it in a second will not help."""
+    if exc.os_error.errno != errno.ECONNREFUSED:
+        return False
+    try:
+        return ipaddress.ip_address(exc.host).is_loopback
+    except ValueError:
+        return exc.host == "localhost"
 
 
 def _origin(url: str) -> str:
