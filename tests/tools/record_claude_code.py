@@ -84,6 +84,27 @@ def _offers_tool(body: dict[str, Any], name: str) -> bool:
     return any(isinstance(t, dict) and t.get("name") == name for t in body.get("tools") or [])
 
 
+def _has_tool_use(body: dict[str, Any]) -> bool:
+    """Whether an assistant turn of the conversation already called a tool (an agent is started only once: Claude
+    Code reports a finished background agent as a new prompt)."""
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if (
+            message.get("role") == "assistant"
+            and isinstance(content, list)
+            and any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content)
+        ):
+            return True
+    return False
+
+
+def _is_subagent(body: dict[str, Any]) -> bool:
+    """Claude Code marks a subagent's requests in the attribution block (system[0])."""
+    system = body.get("system")
+    first = system[0] if isinstance(system, list) and system else None
+    return isinstance(first, dict) and "cc_is_subagent=true" in str(first.get("text", ""))
+
+
 def _wants_thinking(body: dict[str, Any]) -> bool:
     thinking = body.get("thinking")
     return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
@@ -98,9 +119,13 @@ class Scenario:
         tool_command: str = "echo hi",
         thinking: bool = False,
         text: str = "Hello from the recording server.",
+        agent_type: str = "Explore",
+        models: list[tuple[str, str]] | None = None,
     ) -> None:
+        self.models = models or []  # (id, display_name) answered on GET /v1/models; none: 404 as before
         self.mode = mode
         self.tool_command = tool_command
+        self.agent_type = agent_type
         self.thinking = thinking
         self.text = text
 
@@ -124,6 +149,20 @@ class Scenario:
                     "id": "toolu_" + secrets.token_hex(12),
                     "name": "Bash",
                     "input": {"command": self.tool_command, "description": "Print a greeting"},
+                }
+            )
+            return blocks, "tool_use"
+        if self.mode == "agent" and _offers_tool(body, "Agent") and not _is_subagent(body) and not _has_tool_use(body):
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": "toolu_" + secrets.token_hex(12),
+                    "name": "Agent",
+                    "input": {
+                        "description": "Look around",
+                        "prompt": "List the files in the working directory and report their names.",
+                        "subagent_type": self.agent_type,
+                    },
                 }
             )
             return blocks, "tool_use"
@@ -307,6 +346,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._record(b"")
+        models = self.server.scenario.models
+        if self.path.split("?", 1)[0] == "/v1/models" and models:
+            created = "2026-01-01T00:00:00Z"
+            data = [{"type": "model", "id": m, "display_name": name, "created_at": created} for m, name in models]
+            self._json(200, {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]})
+            return
         self._json(404, {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}})
 
     def do_POST(self) -> None:
@@ -399,8 +444,8 @@ THINKING_MODELS = ("claude-sonnet-4-20250514", "claude-sonnet-4-5-20250929", "cl
 
 
 def _cli() -> Any:
-    if str(TESTS_DIR) not in sys.path:
-        sys.path.insert(0, str(TESTS_DIR))
+    if str(TESTS_DIR / "support") not in sys.path:
+        sys.path.insert(0, str(TESTS_DIR / "support"))
     import claude_cli  # type: ignore[import-not-found,unused-ignore]
 
     return claude_cli
@@ -637,7 +682,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the recording server until interrupted")
     serve.add_argument("--out", type=Path, required=True, help="directory for the recorded requests")
     serve.add_argument("--port", type=int, default=0, help="0 picks a free port (printed as PORT=n)")
-    serve.add_argument("--mode", choices=("text", "tool"), default="text")
+    serve.add_argument("--mode", choices=("text", "tool", "agent"), default="text")
+    serve.add_argument("--agent-type", default="Explore", help="the subagent_type an `agent` turn asks for")
     serve.add_argument("--tool-command", default="echo hi")
     serve.add_argument("--thinking", action="store_true", help="emit a signed thinking block when asked")
     serve.add_argument("--verbose", action="store_true")
@@ -654,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "capture":
         return capture(args.out, args.keep, not args.no_interactive)
-    scenario = Scenario(args.mode, args.tool_command, args.thinking)
+    scenario = Scenario(args.mode, args.tool_command, args.thinking, agent_type=args.agent_type)
     srv = RecordingServer(args.out, scenario, args.port, args.verbose)
     with srv:
         print(f"PORT={srv.port}", flush=True)
