@@ -126,7 +126,7 @@ def test_health_head_probes_and_unknown_paths(upstream: ScriptedUpstream, serve_
     for path in ("/", "/api/hello"):
         response = LOOPBACK.head(router.url + path)
         assert response.status_code == 200 and response.content == b""
-    missing = LOOPBACK.get(router.url + "/v1/models")
+    missing = LOOPBACK.get(router.url + "/v1/files")
     assert missing.status_code == 404
     assert missing.json()["type"] == "error" and missing.json()["error"]["type"] == "not_found_error"
     assert "POST /v1/messages" in missing.json()["error"]["message"]

@@ -1,4 +1,7 @@
-"""Scenario detection in CCR's order, with CCR's marked bugs fixed (REFERENCE §3)."""
+"""The routing decision on hand-made bodies: each rule, its order, and CCR's marked bugs fixed (REFERENCE §3).
+
+What the real Claude Code sends is replayed through the same decision in test_routing_claude_code.py.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ from ccrouter.config.scenarios import Scenario
 from ccrouter.errors import RoutingError
 from ccrouter.gateway.records import RequestRecord
 from ccrouter.gateway.request import MessagesRequest
-from ccrouter.gateway.routing import Route, route
+from ccrouter.gateway.request_kind import kind_of, think_signals
+from ccrouter.gateway.routing import Facts, Route, route
 from ccrouter.gateway.sessions import LastInputTokens
 from ccrouter.gateway.subagent import take_subagent_tag
+from ccrouter.gateway.turns import Pin
 
 CONFIG = {
     "Providers": [
@@ -45,12 +50,23 @@ def body(**fields: Any) -> dict[str, Any]:
     return {"model": "claude-sonnet-5-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], **fields}
 
 
-def decide(config: Config, request: dict[str, Any], **kwargs: Any) -> Route:
-    """What the gateway does: the subagent tag taken out first, then the decision."""
-    subagent = take_subagent_tag(request)
-    return route(
-        MessagesRequest(request, {}), config, token_estimate=kwargs.pop("tokens", 10), subagent=subagent, **kwargs
+def decide(
+    config: Config,
+    body: dict[str, Any],
+    *,
+    tokens: int = 10,
+    session_last_input: int = 0,
+    custom_choice: str | None = None,
+    pin: Pin | None = None,
+    headers: dict[str, str] | None = None,
+) -> Route:
+    """What the gateway does: the subagent tag taken out first, the request's kind read, then the decision."""
+    subagent = take_subagent_tag(body)
+    request = MessagesRequest(body, headers or {})
+    facts = Facts(
+        kind_of(request), tokens, lambda: think_signals(request), session_last_input, subagent, custom_choice, pin
     )
+    return route(request, config, facts)
 
 
 def chosen(config: Config, request: dict[str, Any], **kwargs: Any) -> tuple[str, str]:
@@ -74,10 +90,33 @@ def test_background_needs_claude_and_haiku(config: Config) -> None:
     assert chosen(config, body(model="haiku-like")) == ("default", "main,m-default")
 
 
-def test_think_counts_enabled_and_adaptive_but_not_disabled(config: Config) -> None:
+def test_think_is_a_wish_for_more_reasoning_not_any_thinking(config: Config) -> None:
+    # A client's own budget is a choice; adaptive thinking at the model's default effort is not (CCR's bug: Claude
+    # Code sends it on every main turn); a higher effort is.
     assert chosen(config, body(thinking={"type": "enabled", "budget_tokens": 1024}))[0] == "think"
-    assert chosen(config, body(thinking={"type": "adaptive"}))[0] == "think"
+    assert chosen(config, body(thinking={"type": "adaptive"}))[0] == "default"
+    assert chosen(config, body(thinking={"type": "adaptive"}, output_config={"effort": "medium"}))[0] == "default"
+    assert chosen(config, body(thinking={"type": "adaptive"}, output_config={"effort": "high"}))[0] == "think"
     assert chosen(config, body(thinking={"type": "disabled"}))[0] == "default"
+
+
+def test_the_default_effort_depends_on_the_model_id(config: Config) -> None:
+    """Claude Code sends "high" to ids it does not know without the user asking, "medium" to its own."""
+    high = {"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}}
+    assert chosen(config, body(model="claude-opus-5-5", **high))[0] == "think"
+    assert chosen(config, body(model="my-custom-model", **high))[0] == "default"
+    assert (
+        chosen(config, body(model="my-custom-model", thinking={"type": "adaptive"}, output_config={"effort": "max"}))[0]
+        == "think"
+    )
+
+
+def test_which_think_signals_count_is_configurable() -> None:
+    only_plan = parse_config(json.dumps({**CONFIG, "Router": {**CONFIG["Router"], "thinkSignals": ["planMode"]}}), {})
+    assert chosen(only_plan, body(thinking={"type": "enabled", "budget_tokens": 1024}))[0] == "default"
+    plan_note = {"role": "system", "content": "Plan mode is active. The user indicated that they do not want..."}
+    plan_mode = body(messages=[{"role": "user", "content": "hi"}, plan_note])
+    assert chosen(only_plan, plan_mode)[0] == "think"
 
 
 def test_web_search_tool(config: Config) -> None:
@@ -153,12 +192,13 @@ def test_subagent_tag_with_unknown_target_is_removed_and_ignored(config: Config)
     assert request["system"][1]["text"] == "rest"
 
 
-def test_long_context_comes_before_subagent(config: Config) -> None:
+def test_a_tagged_subagent_keeps_its_model_in_long_context_and_others_go_long(config: Config) -> None:
     system = [
         {"type": "text", "text": "x"},
         {"type": "text", "text": "<CCR-SUBAGENT-MODEL>search,web</CCR-SUBAGENT-MODEL>"},
     ]
-    assert chosen(config, body(system=system), tokens=5000)[0] == "longContext"
+    assert chosen(config, body(system=system), tokens=5000) == ("subagent", "search,web")
+    assert chosen(config, body(), tokens=5000)[0] == "longContext"
 
 
 def test_scenarios_are_the_shared_names(config: Config) -> None:
@@ -169,6 +209,18 @@ def test_scenarios_are_the_shared_names(config: Config) -> None:
 def test_custom_router_choice_wins_and_unknown_choice_falls_through(config: Config) -> None:
     assert chosen(config, body(model="local,small"), custom_choice="Search,WEB") == ("custom", "search,web")
     assert chosen(config, body(), custom_choice="nobody,nothing") == ("default", "main,m-default")
+
+
+def test_a_pin_keeps_the_turn_on_its_target_while_it_fits(config: Config) -> None:
+    pin = Pin("main,m-think", "think")
+    pinned = decide(config, body(), pin=pin)
+    assert (pinned.name, pinned.primary.label, pinned.pinned) == ("think", "main,m-think", True)
+    assert [t.label for t in pinned.targets] == ["main,m-think", "search,web", "main,m-default"]  # think's fallbacks
+    assert chosen(config, body(), pin=pin, tokens=5000) == ("longContext", "main,m-long")  # it outgrew the model
+    assert chosen(config, body(model="local,small"), pin=pin) == ("explicit", "Local,small")  # the user's choice wins
+    assert chosen(config, body(), pin=Pin("gone,model", "think")) == ("default", "main,m-default")  # not configured
+    off = parse_config(json.dumps({**CONFIG, "Router": {**CONFIG["Router"], "pinTurns": False}}), {})
+    assert chosen(off, body(), pin=pin) == ("default", "main,m-default")
 
 
 def test_unconfigured_scenarios_fall_through_to_default() -> None:

@@ -101,7 +101,7 @@ def ask(config: Config, **fields: Any) -> tuple[dict[str, str], dict[str, Any]]:
     [
         ({}, "subagent", "web"),
         ({"model": "aux,small"}, "explicit", "small"),
-        ({"messages": [{"role": "user", "content": "word " * 3000}]}, "longContext", "m-long"),
+        ({"model": "claude-ccr/route/longContext"}, "longContext", "m-long"),  # a route picked in /model
         ({"model": "custom-please"}, "custom", "small"),
     ],
 )
@@ -134,12 +134,36 @@ def test_a_tag_naming_nothing_usable_is_removed_too(tmp_path: Path) -> None:
     "system",
     [
         "<CCR-SUBAGENT-MODEL>aux,web</CCR-SUBAGENT-MODEL> a string system prompt",
-        [{"type": "text", "text": "<CCR-SUBAGENT-MODEL>aux,web</CCR-SUBAGENT-MODEL> only one block"}],
         [{"type": "text", "text": "x"}, {"type": "text", "text": "text before <CCR-SUBAGENT-MODEL>aux,web"}],
         [{"type": "text", "text": "x"}, {"type": "text", "text": "<CCR-SUBAGENT-MODEL>aux,web never closed"}],
     ],
 )
 def test_only_a_tag_where_claude_code_puts_it_counts(system: Any) -> None:
     body = {"system": system}
+    before = json.dumps(body)
+    assert take_subagent_tag(body) is None and json.dumps(body) == before
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+def test_the_tag_counts_at_the_start_of_any_system_block(index: int) -> None:
+    """Claude Code 2.1.332 puts an agent's prompt in system[2] (after the attribution and identity blocks)."""
+    system = [{"type": "text", "text": f"block {i}"} for i in range(4)]
+    system[index]["text"] = "\n<CCR-SUBAGENT-MODEL>aux,web</CCR-SUBAGENT-MODEL>\nYou list files."
+    body = {"system": system}
+    assert take_subagent_tag(body) == "aux,web"
+    assert body["system"][index]["text"] == "\nYou list files."
+    assert "CCR-SUBAGENT-MODEL" not in json.dumps(body)
+
+
+def test_a_tag_in_the_messages_never_counts() -> None:
+    tag = "<CCR-SUBAGENT-MODEL>aux,web</CCR-SUBAGENT-MODEL>"
+    body = {
+        "system": [{"type": "text", "text": "x"}, {"type": "text", "text": "You are an agent."}],
+        "messages": [
+            {"role": "user", "content": f"{tag} do it"},
+            {"role": "system", "content": f"{tag} an environment note"},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": f"{tag} file text"}]},
+        ],
+    }
     before = json.dumps(body)
     assert take_subagent_tag(body) is None and json.dumps(body) == before

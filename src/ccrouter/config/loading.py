@@ -30,7 +30,7 @@ from ccrouter.config.model import (
 )
 from ccrouter.config.policy import cooldown_policy, max_body_bytes, retry_policy
 from ccrouter.config.scalars import read_bool, read_text, read_typed, read_whole_number
-from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
+from ccrouter.config.scenarios import ROUTE_SCENARIOS, THINK_SIGNALS, Scenario
 from ccrouter.config.transformers import TRANSFORMERS, option_problem, selects_wire_format
 from ccrouter.errors import ConfigError, UserCodeError
 from ccrouter.paths import default_config_path
@@ -115,6 +115,9 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
         else:
             routes[scenario] = _target(value, f"Router.{scenario}", providers)
     threshold = read_whole_number(router, "longContextThreshold", DEFAULT_LONG_CONTEXT_THRESHOLD, prefix="Router.")
+    agent_routes = _agent_routes(router, providers)
+    think_signals = _think_signals(router)
+    pin_turns = read_bool(router, "pinTurns", True, prefix="Router.")
     fallback = _fallback(data, providers)
     for scenario, extra in route_fallbacks.items():
         fallback[scenario] = _unique(extra + fallback.get(scenario, ()))
@@ -128,6 +131,9 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
         routes=routes,
         fallback=fallback,
         long_context_threshold=threshold,
+        agent_routes=agent_routes,
+        think_signals=think_signals,
+        pin_turns=pin_turns,
         apikey=read_text(data, "APIKEY"),
         host=read_text(data, "HOST") or DEFAULT_HOST,
         port=read_whole_number(data, "PORT", DEFAULT_PORT),
@@ -287,6 +293,32 @@ def _target(value: Any, where: str, providers: list[Provider]) -> Target:
             f"(its models: {', '.join(provider.models)}). Add it to that provider's models or fix the name."
         )
     return Target(provider, found)
+
+
+def _agent_routes(router: dict[str, Any], providers: list[Provider]) -> dict[str, tuple[Target, ...]]:
+    """`Router.agents`: {"Explore": "provider,model" or a list (the target, then its fallbacks), ...}."""
+    block: dict[str, Any] = read_typed(router, "agents", dict, {}, prefix="Router.")
+    result: dict[str, tuple[Target, ...]] = {}
+    for agent_type, value in block.items():
+        where = f"Router.agents.{agent_type}"
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise ConfigError(f'{where} is empty; give it "provider,model" (or remove it).')
+        result[agent_type.casefold()] = _unique(tuple(_target(v, where, providers) for v in items))
+    return result
+
+
+def _think_signals(router: dict[str, Any]) -> frozenset[str]:
+    """`Router.thinkSignals`: which of the user's wishes for more reasoning send a request to `think`."""
+    value = router.get("thinkSignals")
+    if value is None:
+        return frozenset(THINK_SIGNALS)
+    if not isinstance(value, list) or any(item not in THINK_SIGNALS for item in value):
+        raise ConfigError(
+            f"Router.thinkSignals is {value!r}; it must be a list of signals from {', '.join(THINK_SIGNALS)} "
+            "(an empty list sends nothing to think on its own)."
+        )
+    return frozenset(value)
 
 
 def _fallback(data: dict[str, Any], providers: list[Provider]) -> dict[str, tuple[Target, ...]]:

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from ccrouter.config.policy import DEFAULT_MAX_BODY_MB, CooldownPolicy, RetryPolicy
+from ccrouter.config.scenarios import THINK_SIGNALS
 from ccrouter.config.transformers import DEFAULT_WIRE_FORMAT, selects_wire_format
 from ccrouter.paths import home_dir
 
@@ -84,6 +85,11 @@ class Config:
     routes: Mapping[str, Target]  # Scenario -> target, only the routes that are set
     fallback: Mapping[str, tuple[Target, ...]]  # Scenario -> targets tried in order when its route's target fails
     long_context_threshold: int = DEFAULT_LONG_CONTEXT_THRESHOLD
+    # Router.agents: a subagent type (casefolded: "explore", "plan", "general-purpose", "custom") -> its targets,
+    # the first one first, then its fallbacks.
+    agent_routes: Mapping[str, tuple[Target, ...]] = field(default_factory=dict)
+    think_signals: frozenset[str] = frozenset(THINK_SIGNALS)  # Router.thinkSignals
+    pin_turns: bool = True  # Router.pinTurns: every request of one user prompt stays on the target of its first
     apikey: str | None = None
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT

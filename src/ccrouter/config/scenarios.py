@@ -7,13 +7,14 @@ from enum import StrEnum
 
 class Scenario(StrEnum):
     DEFAULT = "default"
-    BACKGROUND = "background"
-    THINK = "think"
+    BACKGROUND = "background"  # Claude Code's chores: the session title and other auxiliary requests
+    THINK = "think"  # the user asked for more reasoning (plan mode, "ultrathink", a higher effort, a budget)
     LONG_CONTEXT = "longContext"
     WEB_SEARCH = "webSearch"
     IMAGE = "image"
-    SUBAGENT = "subagent"  # a <CCR-SUBAGENT-MODEL> tag named the target
-    EXPLICIT = "explicit"  # the request's model was "provider,model"
+    SUBAGENT = "subagent"  # a subagent's request: its <CCR-SUBAGENT-MODEL> tag, its type's route, or Router.subagent
+    COMPACTION = "compaction"  # Claude Code summarising the conversation (/compact, or automatically)
+    EXPLICIT = "explicit"  # the request's model was "provider,model" (or a route or model /model discovered)
     CUSTOM = "custom"  # CUSTOM_ROUTER_PATH chose
 
 
@@ -25,4 +26,9 @@ ROUTE_SCENARIOS: tuple[Scenario, ...] = (
     Scenario.LONG_CONTEXT,
     Scenario.WEB_SEARCH,
     Scenario.IMAGE,
+    Scenario.SUBAGENT,
+    Scenario.COMPACTION,
 )
+
+# What counts as the user asking for more reasoning (`Router.thinkSignals`; all of them unless the config says).
+THINK_SIGNALS = ("planMode", "ultrathink", "effort", "budget")

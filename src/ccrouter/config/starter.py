@@ -73,11 +73,13 @@ CATALOGUE, PREFERENCE = _read_catalogue()
 
 ROUTE_COMMENTS: Mapping[str, str] = {
     Scenario.DEFAULT: "Every request that no route below takes.",
-    Scenario.BACKGROUND: "Claude Code's small chores (requests for a haiku-class model): a cheap, fast or local model.",
-    Scenario.THINK: "Requests with extended thinking on: a reasoning model.",
+    Scenario.BACKGROUND: "Claude Code's chores (the session title, haiku-class requests): a cheap or local model.",
+    Scenario.THINK: 'When you ask for more reasoning (plan mode, "ultrathink", --effort high): a reasoning model.',
     Scenario.LONG_CONTEXT: "Conversations estimated above longContextThreshold tokens: a model with a larger context.",
     Scenario.WEB_SEARCH: "Requests that offer the web search tool: a model that can search by itself.",
     Scenario.IMAGE: "Requests whose last user message carries an image: a model that reads images.",
+    Scenario.SUBAGENT: 'Subagents (Task/Agent tool); "agents": {"Explore": "provider,model"} routes one type apart.',
+    Scenario.COMPACTION: "Claude Code summarising a long conversation (/compact, auto-compact): a long-context model.",
 }
 
 
@@ -169,7 +171,7 @@ def make_plan(environ: Mapping[str, str], ollama: OllamaProbe | None) -> Plan:
     by_name = {entry.name: entry for entry in found}
 
     def candidates(route: str) -> list[Entry]:
-        return [by_name[name] for name in PREFERENCE[route] if name in by_name and route in by_name[name].picks]
+        return [by_name[name] for name in PREFERENCE.get(route, ()) if name in by_name and route in by_name[name].picks]
 
     default_candidates = candidates("default")
     if default_candidates:
@@ -333,4 +335,8 @@ def _unset_reason(plan: Plan, route: str) -> str:
         return 'default takes these (models that search: anthropic, openrouter\'s ":online" ones, gemini).'
     if route == "longContext":
         return "default takes these (no configured model has a larger context than the default)."
+    if route == "subagent":
+        return "subagents follow the other routes, like the main conversation."
+    if route == "compaction":
+        return "longContext takes these when the conversation is long, else default."
     return "default takes these."

@@ -16,12 +16,14 @@ from ccrouter.errors import GatewayError
 from ccrouter.gateway.auth import check_api_key, check_origin
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import Logger
+from ccrouter.gateway.model_list import models_page
 from ccrouter.gateway.reload import ConfigWatcher
 from ccrouter.gateway.responses import Receive, Send, send_bytes, send_error, send_json
 from ccrouter.gateway.upstream import Upstream
 
 SESSIONS_PATH = "/api/sessions/"
 COOLDOWNS_PATH = "/api/cooldowns"
+MODELS_PATH = "/v1/models"
 
 
 class App:
@@ -67,6 +69,8 @@ class App:
                 await send_error(send, _not_found(method, path))
         elif path == "/health" and method in ("GET", "HEAD"):
             await send_json(send, 200, {"status": "ok"})
+        elif method == "GET" and path == MODELS_PATH:
+            await self._models(scope, send)
         elif method == "GET" and path == COOLDOWNS_PATH:
             await self._cooldowns(scope, send)
         elif method == "GET" and path.startswith(SESSIONS_PATH):
@@ -89,6 +93,14 @@ class App:
             )
             return
         await send_json(send, 200, activity.as_dict())
+
+    async def _models(self, scope: MutableMapping[str, Any], send: Send) -> None:
+        """GET /v1/models: the routes and models Claude Code's `/model` offers (model discovery)."""
+        denied = self._authorize(_headers(scope))
+        if denied is not None:
+            await send_error(send, denied)
+            return
+        await send_json(send, 200, models_page(self.gateway.runtime.config))
 
     async def _cooldowns(self, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /api/cooldowns: the targets every route skips for now (for `ccr status`)."""

@@ -25,10 +25,12 @@ from ccrouter.gateway.logs import Logger
 from ccrouter.gateway.records import RecordSink, RequestLog, RequestRecord, attempts_header
 from ccrouter.gateway.relay import relay_stream
 from ccrouter.gateway.request import MessagesRequest, parse_json_object
+from ccrouter.gateway.request_kind import kind_of, think_signals
 from ccrouter.gateway.responses import Send, end_stream, send_bytes, send_error, send_json, start_stream
 from ccrouter.gateway.runtime import Runtime
 from ccrouter.gateway.sessions import LastInputTokens, SessionActivity
 from ccrouter.gateway.subagent import take_subagent_tag
+from ccrouter.gateway.turns import TurnPins, continues_turn, turn_key
 from ccrouter.providers.base import Reply, Transport
 from ccrouter.providers.sse_translation import encode_events
 from ccrouter.providers.stream_events import whole_message_events
@@ -53,7 +55,8 @@ class Gateway:
         self.log = log
         self.last_input = LastInputTokens()
         self.activity = SessionActivity()
-        self.sinks: list[RecordSink] = [RequestLog(log), self.activity, self.last_input, *sinks]
+        self.turns = TurnPins()
+        self.sinks: list[RecordSink] = [RequestLog(log), self.activity, self.last_input, self.turns, *sinks]
         self.session_counts = SessionCountsCache()
         self.ping_interval_s = ping_interval_s
         self.cooldowns = Cooldowns()
@@ -78,10 +81,24 @@ class Gateway:
             if self.log.threshold <= 10:
                 self.log.debug("request body", request_id=record.request_id, body=raw.decode("utf-8", "replace"))
             subagent = take_subagent_tag(request.body)
+            kind = kind_of(request)
+            record.request_class = kind.request_class.value
+            record.turn = turn_key(request, kind)
             estimate = estimate_tokens(request.body, self.session_counts.get(request.session_id))
             record.estimated_input_tokens = estimate
-            route = await self._route(runtime, request, estimate, subagent, record.request_id)
-            record.scenario = route.scenario
+            pin = self.turns.get(record.turn) if continues_turn(request) else None
+            facts = routing.Facts(
+                kind,
+                estimate,
+                lambda: think_signals(request),
+                self.last_input.get(request.session_id),
+                subagent,
+                await self._ask_custom_router(runtime, request, record.request_id),
+                pin,
+            )
+            route = routing.route(request, runtime.config, facts)
+            self._note_unused_custom_choice(facts, route, record.request_id)
+            record.scenario, record.pinned = route.name, route.pinned
             plan = Plan(request, record.request_id, route.targets, estimate, record.attempts)
             opened = await self.dispatcher.open(plan, runtime.config, runtime.adapter)
             record.served_by(opened.target)
@@ -117,29 +134,18 @@ class Gateway:
             for sink in self.sinks:
                 sink(record)
 
-    async def _route(
-        self, runtime: Runtime, request: MessagesRequest, estimate: int, subagent: str | None, request_id: str
-    ) -> routing.Route:
-        custom_choice = None
-        if runtime.custom_router is not None:
-            custom_choice = await ask_custom_router(
-                runtime.custom_router, request.body, runtime.config.raw, self.log, request_id
-            )
-        route = routing.route(
-            request,
-            runtime.config,
-            token_estimate=estimate,
-            session_last_input=self.last_input.get(request.session_id),
-            subagent=subagent,
-            custom_choice=custom_choice,
-        )
-        if custom_choice and route.scenario is not Scenario.CUSTOM:
+    async def _ask_custom_router(self, runtime: Runtime, request: MessagesRequest, request_id: str) -> str | None:
+        if runtime.custom_router is None:
+            return None
+        return await ask_custom_router(runtime.custom_router, request.body, runtime.config.raw, self.log, request_id)
+
+    def _note_unused_custom_choice(self, facts: routing.Facts, route: routing.Route, request_id: str) -> None:
+        if facts.custom_choice and route.scenario is not Scenario.CUSTOM:
             self.log.warn(
                 "custom router chose a provider or model that is not configured; using the configured rules",
                 request_id=request_id,
-                returned=custom_choice,
+                returned=facts.custom_choice,
             )
-        return route
 
     # -----------------------------------------------------------------------------------------------------------
     # POST /v1/messages/count_tokens
@@ -196,6 +202,8 @@ def route_headers_of(record: RequestRecord) -> list[tuple[str, str]]:
     headers = [("request-id", record.request_id)]
     if record.scenario:
         headers.append(("x-ccr-route", record.scenario))
+        if record.pinned:
+            headers.append(("x-ccr-pinned", "true"))
     if record.provider:
         headers += [("x-ccr-provider", record.provider), ("x-ccr-model", record.model or "")]
     if record.attempts:

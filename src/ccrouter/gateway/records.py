@@ -53,7 +53,9 @@ class RequestRecord:
     stream: bool = False
     session_id: str | None = None
     requested_model: str | None = None
-    scenario: str | None = None
+    scenario: str | None = None  # the route taken: a Scenario's name, or "subagent:<type>" for an agent type's route
+    request_class: str | None = None  # Claude Code's: main, subagent, auxiliary, compaction
+    pinned: bool = False  # the turn's earlier request chose the target (turn pinning)
     provider: str | None = None
     model: str | None = None
     status: int = 0
@@ -67,6 +69,7 @@ class RequestRecord:
     stop_reason: str | None = None
     error: str | None = None
     attempts: list[Attempt] = field(default_factory=list)  # every target tried (or skipped), in order
+    turn: str | None = field(default=None, repr=False)  # the turn key pinning uses (not logged)
 
     def as_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _RECORD_FIELDS}
@@ -83,7 +86,7 @@ class RequestRecord:
         self.provider, self.model = target.provider.name, target.model
 
 
-_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
+_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord) if f.name != "turn")
 
 RecordSink = Callable[[RequestRecord], None]
 
