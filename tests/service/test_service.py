@@ -107,3 +107,13 @@ def test_find_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert info.value.exit_code == 127
     with pytest.raises(ServiceError, match="npm install -g @anthropic-ai/claude-code"):
         claude_code.find_claude(None)
+
+
+def test_claude_code_is_asked_for_the_gateway_hints_and_model_discovery() -> None:
+    env = claude_code.claude_env({}, "http://127.0.0.1:3456", "127.0.0.1", None, 600000, non_interactive=False)
+    assert env["CLAUDE_CODE_GATEWAY_HINT_HEADERS"] == "1"
+    assert env["CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY"] == "1"
+    assert not [name for name in env if name.startswith("ANTHROPIC_DEFAULT_") or name == "ANTHROPIC_SMALL_FAST_MODEL"]
+    own = {"CLAUDE_CODE_GATEWAY_HINT_HEADERS": "0", "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "0"}
+    env = claude_code.claude_env(own, "http://127.0.0.1:3456", "127.0.0.1", None, 600000, non_interactive=False)
+    assert {name: env[name] for name in own} == own  # the user's own setting wins

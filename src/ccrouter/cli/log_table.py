@@ -98,7 +98,10 @@ class TableFormatter:
 
 
 def route_label(entry: Mapping[str, Any]) -> str:
+    """`scenario -> provider,model`; a request its turn's pin routed says so: `think (pinned) -> ...`."""
     scenario = entry.get("scenario")
+    if scenario and entry.get("pinned") is True:
+        scenario = f"{scenario} (pinned)"
     provider, model = entry.get("provider"), entry.get("model")
     if provider and model:
         return f"{scenario or '?'} -> {provider},{model}"

@@ -39,6 +39,7 @@ class SessionStats:
 
     session_id: str
     scenario: str | None = None
+    pinned: bool = False  # the latest request followed its turn's pin
     provider: str | None = None
     model: str | None = None
     status: int = 0
@@ -66,6 +67,7 @@ class SessionActivity:
         stats = self._sessions.setdefault(session_id, lambda: SessionStats(session_id))
         input_tokens = record.input_tokens + record.cache_read_input_tokens + record.cache_creation_input_tokens
         stats.scenario, stats.provider, stats.model = record.scenario, record.provider, record.model
+        stats.pinned = record.pinned
         stats.status = record.status
         stats.input_tokens, stats.output_tokens = input_tokens, record.output_tokens
         stats.requests += 1

@@ -51,6 +51,13 @@ def find_claude(configured: str | None) -> str:
     raise ServiceError(f"Claude Code (`claude`) is not on PATH. {INSTALL_HINT}", exit_code=127)
 
 
+# What Claude Code tells a gateway when asked: each request's class, agent type and prompt id in hint headers (the
+# router routes by them), and GET /v1/models at start (so `/model` offers the router's routes and models). No model
+# variable (ANTHROPIC_DEFAULT_HAIKU_MODEL, ...) is set: with the hint headers the router knows a chore without
+# Claude Code naming a haiku model, and a renamed model would only hide which one Claude Code meant.
+GATEWAY_FEATURES = {"CLAUDE_CODE_GATEWAY_HINT_HEADERS": "1", "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1"}
+
+
 def claude_env(
     base: Mapping[str, str],
     url: str,
@@ -71,6 +78,8 @@ def claude_env(
             "DISABLE_COST_WARNINGS": "true",
         }
     )
+    for name, value in GATEWAY_FEATURES.items():  # the user's own setting wins
+        env.setdefault(name, value)
     env["NO_PROXY"] = _no_proxy(env.get("NO_PROXY"), host)
     if "no_proxy" in env:
         env["no_proxy"] = _no_proxy(env["no_proxy"], host)

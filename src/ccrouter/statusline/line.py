@@ -198,6 +198,8 @@ def describe(
         return variables, "none"
     provider, model = style.clean(_str(activity.get("provider"))), style.clean(_str(activity.get("model")))
     scenario = style.clean(_str(activity.get("scenario"))) or "default"
+    if activity.get("pinned") is True:  # the turn's earlier request chose the target
+        scenario += " (pinned)"
     target = f"{provider},{model}"
     status = _int(activity.get("status"))
     variables.update(
