@@ -3,6 +3,7 @@
 - `upstream`: a scripted provider on loopback.
 - `serve_router`: the router app served in this process (one uvicorn server per module, a fresh app per test).
 - `start_router`: the router as its own process, for tests of the process itself.
+- `ccr`: a temporary CCR_HOME for running the real `ccr` command; whatever the test started there is stopped after.
 
 Markers (registered in pyproject.toml) are set here from where a test lives and what it uses, so that
 `pytest -m "not e2e and not process"` is the fast inner loop: `e2e` for everything under tests/e2e/ (real outside
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.support.ccr_cli import CcrHome
 from tests.support.fake_upstream import ScriptedUpstream
 from tests.support.paths import TESTS_DIR
 from tests.support.router_process import RouterProcess
@@ -82,6 +84,13 @@ def start_router(tmp_path: Path) -> Iterator[StartRouter]:
     yield start
     for router in started:
         router.stop()
+
+
+@pytest.fixture
+def ccr(tmp_path: Path) -> Iterator[CcrHome]:
+    home = CcrHome(tmp_path)
+    yield home
+    home.cleanup()
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,13 +14,6 @@ from tests.support.ccr_cli import CcrHome
 
 # An APIKEY that breaks naive quoting: spaces, both quotes, `$`, a backslash and a backtick.
 TRICKY_KEY = """k3y with 'single' "double" $HOME \\ `id`"""
-
-
-@pytest.fixture
-def ccr(tmp_path: Path) -> Iterator[CcrHome]:
-    home = CcrHome(tmp_path)
-    yield home
-    home.cleanup()
 
 
 def _config(port: int, **extra: Any) -> dict[str, Any]:

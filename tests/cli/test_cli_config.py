@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,6 @@ EXAMPLE_ENV = {
     "GEMINI_API_KEY": "gm-example-secret",
     "CCR_APIKEY": "router-example-secret",
 }
-
-
-@pytest.fixture
-def ccr(tmp_path: Path) -> Iterator[CcrHome]:
-    home = CcrHome(tmp_path)
-    yield home
-    home.cleanup()
 
 
 def good_config(**overrides: Any) -> dict[str, Any]:

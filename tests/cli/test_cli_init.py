@@ -4,7 +4,6 @@ overwriting anything, always loadable with the same environment."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import json5
@@ -38,13 +37,6 @@ OLLAMA_MODELS = [
     {"name": "qwen2.5-coder:7b", "size": 4_700_000_000},
     {"name": "nomic-embed-text:latest", "size": 270_000_000},
 ]
-
-
-@pytest.fixture
-def ccr(tmp_path: Path) -> Iterator[CcrHome]:
-    home = CcrHome(tmp_path)
-    yield home
-    home.cleanup()
 
 
 def env_with(ccr: CcrHome, keys: dict[str, str], ollama_url: str | None) -> dict[str, str]:

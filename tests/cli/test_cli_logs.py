@@ -3,6 +3,7 @@ following the live file through rotations until SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -25,16 +26,10 @@ from ccrouter.cli import log_files, log_table, logs_command
 from ccrouter.gateway.logs import Logger
 from tests.support.ccr_cli import CcrHome, ccr_command, fake_provider_config
 from tests.support.fake_upstream import ScriptedUpstream, openai_completion, openai_text_stream
+from tests.support.fresh_imports import SERVER_STACK, imported_of
 
 SESSION_A = "3f2a9c0e-1111-4222-8333-444455556666"
 SESSION_B = "77aa0000-1111-4222-8333-444455556666"
-
-
-@pytest.fixture
-def ccr(tmp_path: Path) -> Iterator[CcrHome]:
-    home = CcrHome(tmp_path)
-    yield home
-    home.cleanup()
 
 
 def _request(n: int, session: str | None = SESSION_A, **extra: Any) -> dict[str, Any]:
@@ -289,12 +284,11 @@ class _Lines:
         raise AssertionError(f"{needle!r} not seen in {self.seen!r}")
 
 
-def test_follow_prints_new_lines_across_rotations_and_stops_on_sigterm(ccr: CcrHome) -> None:
-    directory = ccr.home / "logs"
-    log = Logger(directory, max_bytes=3000, backups=2)
-    _write_requests(log, 3)
+@contextlib.contextmanager
+def _following(ccr: CcrHome, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], _Lines]]:
+    """`ccr logs -f ARGS` running, with its output read as lines; killed at the end if it still runs."""
     proc = subprocess.Popen(
-        [*ccr_command(), "logs", "-f", "--json", "-n", "2"],
+        [*ccr_command(), "logs", "-f", *args],
         env=ccr.env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -302,44 +296,44 @@ def test_follow_prints_new_lines_across_rotations_and_stops_on_sigterm(ccr: CcrH
     )
     try:
         assert proc.stdout is not None
-        lines = _Lines(proc.stdout)
-        lines.until("req_000002")
-        assert [json.loads(line)["request_id"] for line in lines.seen] == ["req_000001", "req_000002"]
-
-        _write_requests(log, 1, 3)
-        lines.until("req_000003")
-        # Enough lines for several rotations (each file holds ~4), written in bursts the follower must keep up with.
-        for start in range(4, 24, 4):
-            _write_requests(log, 4, start)
-            lines.until(f"req_{start + 3:06d}")
-        assert (directory / "ccr-router.1.log").exists()
-        log.error("config change not applied; the previous config keeps serving", error="bad")
-        lines.until("config change not applied")
-        ids = [json.loads(line).get("request_id") for line in lines.seen if "request_id" in line]
-        assert ids == [f"req_{n:06d}" for n in range(1, 24)]  # nothing lost, nothing twice
-
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=10)
-        assert proc.returncode == 0, stderr
-        assert b"Traceback" not in stderr
+        yield proc, _Lines(proc.stdout)
     finally:
-        log.close()
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
 
 
-def test_follow_waits_for_a_log_that_does_not_exist_yet(ccr: CcrHome) -> None:
-    proc = subprocess.Popen(
-        [*ccr_command(), "logs", "-f"],
-        env=ccr.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+def test_follow_prints_new_lines_across_rotations_and_stops_on_sigterm(ccr: CcrHome) -> None:
+    directory = ccr.home / "logs"
+    log = Logger(directory, max_bytes=3000, backups=2)
+    _write_requests(log, 3)
     try:
-        assert proc.stdout is not None
-        lines = _Lines(proc.stdout)
+        with _following(ccr, "--json", "-n", "2") as (proc, lines):
+            lines.until("req_000002")
+            assert [json.loads(line)["request_id"] for line in lines.seen] == ["req_000001", "req_000002"]
+
+            _write_requests(log, 1, 3)
+            lines.until("req_000003")
+            # Enough lines for several rotations (each file holds ~4), written in bursts the follower must keep up with.
+            for start in range(4, 24, 4):
+                _write_requests(log, 4, start)
+                lines.until(f"req_{start + 3:06d}")
+            assert (directory / "ccr-router.1.log").exists()
+            log.error("config change not applied; the previous config keeps serving", error="bad")
+            lines.until("config change not applied")
+            ids = [json.loads(line).get("request_id") for line in lines.seen if "request_id" in line]
+            assert ids == [f"req_{n:06d}" for n in range(1, 24)]  # nothing lost, nothing twice
+
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=10)
+            assert proc.returncode == 0, stderr
+            assert b"Traceback" not in stderr
+    finally:
+        log.close()
+
+
+def test_follow_waits_for_a_log_that_does_not_exist_yet(ccr: CcrHome) -> None:
+    with _following(ccr) as (proc, lines):
         lines.until("TIME")  # the header, at once
         log = Logger(ccr.home / "logs")
         _write_requests(log, 1)
@@ -348,10 +342,6 @@ def test_follow_waits_for_a_log_that_does_not_exist_yet(ccr: CcrHome) -> None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
         assert proc.returncode == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 def test_logs_of_the_running_service(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
@@ -410,28 +400,15 @@ def test_logs_imports_no_server_modules(tmp_path: Path) -> None:
     log = Logger(tmp_path / "logs")
     _write_requests(log, 3)
     log.close()
-    heavy = [
-        "aiohttp",
-        "uvicorn",
-        "tiktoken",
-        "ccrouter.gateway.server",
-        "ccrouter.gateway.app",
-        "ccrouter.config.model",
-        "ccrouter.config.loading",
-        "ccrouter.service.control",
-        "json5",
-        "orjson",
-    ]
-    script = (
-        "import sys, io, contextlib, json\n"
+    statements = (
+        "import io, contextlib\n"
         "from ccrouter.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    code = main(['logs', '-n', '2'])\n"
-        f"print(json.dumps([code, [m for m in {heavy!r} if m in sys.modules]]))\n"
+        "assert code == 0, code\n"
     )
     env = {**os.environ, "CCR_HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
-    assert json.loads(result.stdout) == [0, []]
+    assert imported_of(statements, [*SERVER_STACK, "orjson"], env) == []
 
 
 def test_the_log_read_is_that_of_the_services_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,12 +40,11 @@ USER_CONFIG = """\
 
 
 @pytest.fixture
-def ccr(tmp_path: Path) -> Iterator[CcrHome]:
-    home = CcrHome(tmp_path)
-    home.env["DEEPSEEK_API_KEY"] = "sk-ds-test-secret"
-    home.config_path.write_text(USER_CONFIG)
-    yield home
-    home.cleanup()
+def ccr(ccr: CcrHome) -> CcrHome:
+    """The shared temporary home, with the user's config in it and its key in the environment."""
+    ccr.env["DEEPSEEK_API_KEY"] = "sk-ds-test-secret"
+    ccr.config_path.write_text(USER_CONFIG)
+    return ccr
 
 
 def backups(ccr: CcrHome) -> list[Path]:

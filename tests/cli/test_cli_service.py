@@ -10,21 +10,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.support.ccr_cli import CcrHome, ccr_command, fake_provider_config, process_alive
 from tests.support.fake_upstream import ScriptedUpstream
+from tests.support.fresh_imports import SERVER_STACK, imported_of
 from tests.support.router_process import wait_for_health
-
-
-@pytest.fixture
-def ccr(tmp_path: Path) -> Iterator[CcrHome]:
-    home = CcrHome(tmp_path)
-    yield home
-    home.cleanup()
 
 
 def _health(url: str) -> int:
@@ -236,20 +227,7 @@ def test_version(ccr: CcrHome) -> None:
 def test_cli_module_imports_no_heavy_modules() -> None:
     """`ccr` commands must start fast: `ccrouter.cli.main` imports the command modules, the service, the config
     loader and the server stack only when a command needs them."""
-    heavy = [
-        "aiohttp",
-        "uvicorn",
-        "tiktoken",
-        "ccrouter.gateway.server",
-        "ccrouter.gateway.app",
-        "ccrouter.config.model",
-        "ccrouter.config.loading",
-        "ccrouter.service.control",
-        "json5",
-    ]
-    script = f"import sys, json, ccrouter.cli.main\nprint(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert json.loads(result.stdout) == []
+    assert imported_of("import ccrouter.cli.main", SERVER_STACK) == []
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -24,11 +24,10 @@ from tests.support.fake_upstream import (
     openai_completion,
     openai_text_stream,
 )
-from tests.support.paths import FIXTURES_DIR
+from tests.support.fixture_cases import keys_anywhere
+from tests.support.paths import CLAUDE_CODE_DIR, CLAUDE_CODE_MESSAGE_BODIES
 from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider
 
-FIXTURES = FIXTURES_DIR / "claude_code"
-MESSAGE_FIXTURES = ["main_turn", "tool_result_followup", "thinking_budget", "interactive_turn", "model_probe"]
 ANTHROPIC_ONLY = ("cache_control", "context_management", "output_config", "metadata", "defer_loading", "thinking")
 
 OPENAI_REQUEST = TypeAdapter(
@@ -38,18 +37,10 @@ OPENAI_REQUEST = TypeAdapter(
 
 
 def load(name: str) -> tuple[dict[str, Any], dict[str, str]]:
-    body = json.loads((FIXTURES / f"{name}.json").read_text())
-    recorded = json.loads((FIXTURES / f"{name}.headers.json").read_text())
+    body = json.loads((CLAUDE_CODE_DIR / f"{name}.json").read_text())
+    recorded = json.loads((CLAUDE_CODE_DIR / f"{name}.headers.json").read_text())
     headers = {k: v for k, v in recorded["headers"].items() if k.startswith(("anthropic-", "x-claude-code", "x-app"))}
     return body, headers
-
-
-def keys_anywhere(value: Any) -> set[str]:
-    if isinstance(value, dict):
-        return set(value) | {k for v in value.values() for k in keys_anywhere(v)}
-    if isinstance(value, list):
-        return {k for v in value for k in keys_anywhere(v)}
-    return set()
 
 
 def reply_for(received: Received) -> Scripted:
@@ -63,7 +54,7 @@ def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Respo
     return LOOPBACK.post(url + "/v1/messages?beta=true", json=body, headers=headers, timeout=30)
 
 
-@pytest.mark.parametrize("name", MESSAGE_FIXTURES)
+@pytest.mark.parametrize("name", CLAUDE_CODE_MESSAGE_BODIES)
 def test_replay_through_anthropic_passthrough(upstream: ScriptedUpstream, start_router: StartRouter, name: str) -> None:
     body, headers = load(name)
     upstream.default = reply_for
@@ -79,7 +70,7 @@ def test_replay_through_anthropic_passthrough(upstream: ScriptedUpstream, start_
         assert response.json()["content"][0]["text"] == "fine"
 
 
-@pytest.mark.parametrize("name", MESSAGE_FIXTURES)
+@pytest.mark.parametrize("name", CLAUDE_CODE_MESSAGE_BODIES)
 def test_replay_through_openai_chat(upstream: ScriptedUpstream, start_router: StartRouter, name: str) -> None:
     body, headers = load(name)
     upstream.default = reply_for

@@ -7,23 +7,13 @@ The provider (`bash_tool_loop`) first asks for a Bash tool call, then, once the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.support.ccr_cli import CcrHome, fake_provider_config
 from tests.support.claude_cli import claude_env, require_claude
 from tests.support.fake_upstream import ScriptedUpstream, bash_tool_loop, openai_tool_messages
 
 MARKER = "ccr-tool-ran"
-
-
-@pytest.fixture
-def ccr(tmp_path: Path) -> Iterator[CcrHome]:
-    home = CcrHome(tmp_path)
-    yield home
-    home.cleanup()
 
 
 def test_claude_code_runs_a_tool_loop_through_ccr(ccr: CcrHome, upstream: ScriptedUpstream, tmp_path: Path) -> None:

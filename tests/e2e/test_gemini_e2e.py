@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -61,20 +60,6 @@ def gemini_config(url: str, model: str = "gemini-2.5-pro") -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------------------------
 # llmock
-
-
-@pytest.fixture(scope="module")
-def llmock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmockServer]:
-    server = LlmockServer(tmp_path_factory.mktemp("llmock") / "llmock.log", "--response-style", "echo").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def failing_llmock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmockServer]:
-    server = LlmockServer(tmp_path_factory.mktemp("llmock-429") / "llmock.log", "--error-rate-429", "1.0").start()
-    yield server
-    server.stop()
 
 
 def llmock_url(server: LlmockServer) -> str:

@@ -6,35 +6,14 @@ streaming, tool calls and injected errors included.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
 
-from tests.support.llmock_server import LlmockServer
+from tests.support.llmock_server import WEATHER_TOOL, LlmockServer
 from tests.support.router_setup import StartRouter, sdk_client
-
-WEATHER_TOOL = {
-    "name": "get_weather",
-    "description": "Current weather for a city",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}
-
-
-@pytest.fixture(scope="module")
-def llmock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmockServer]:
-    server = LlmockServer(tmp_path_factory.mktemp("llmock") / "llmock.log", "--response-style", "echo").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def failing_llmock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmockServer]:
-    server = LlmockServer(tmp_path_factory.mktemp("llmock-429") / "llmock.log", "--error-rate-429", "1.0").start()
-    yield server
-    server.stop()
 
 
 def config_for(server: LlmockServer) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import anthropic
 import pytest
 
 from tests.support.fake_upstream import ScriptedUpstream, error_reply
-from tests.support.llmock_server import LlmockServer
+from tests.support.llmock_server import WEATHER_TOOL, LlmockServer
 from tests.support.openai_responses_cases import request_errors
 from tests.support.responses_fakes import (
     ResponsesStream,
@@ -24,11 +24,6 @@ from tests.support.responses_fakes import (
 from tests.support.router_setup import StartRouter, sdk_client
 
 PROVIDER_KEY = "sk-test-provider-key-123456"
-WEATHER_TOOL: Any = {
-    "name": "get_weather",
-    "description": "Current weather for a city",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}
 
 
 def responses_config(base_url: str) -> dict[str, Any]:

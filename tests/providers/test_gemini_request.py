@@ -13,15 +13,12 @@ from ccrouter.providers.gemini.contents import SKIP_SIGNATURE, is_gemini_3_or_la
 from ccrouter.providers.gemini.request import MAX_OUTPUT_TOKENS, build_gemini_request, thinking_config
 from tests.support.fixture_cases import read_json
 from tests.support.gemini_cases import ANTHROPIC_ONLY, keys_outside_schemas, request_problems
-from tests.support.paths import FIXTURES_DIR
-
-CLAUDE_CODE = FIXTURES_DIR / "claude_code"
-
+from tests.support.paths import CLAUDE_CODE_DIR
 
 # ---------------------------------------------------------------------------------------------------------
 # Real Claude Code 2.1.332 bodies: what Gemini would get for them every day.
 
-CAPTURES = sorted(p for p in CLAUDE_CODE.glob("*.json") if not p.name.endswith(".headers.json"))
+CAPTURES = sorted(p for p in CLAUDE_CODE_DIR.glob("*.json") if not p.name.endswith(".headers.json"))
 
 
 @pytest.mark.parametrize("model", ["gemini-2.5-pro", "gemini-3-pro-preview"])
@@ -40,7 +37,7 @@ def test_claude_code_capture(path: Path, model: str) -> None:
 
 
 def test_claude_code_tool_result_followup() -> None:
-    body = read_json(CLAUDE_CODE / "tool_result_followup.json")
+    body = read_json(CLAUDE_CODE_DIR / "tool_result_followup.json")
     tool_use = body["messages"][2]["content"][1]
     out = build_gemini_request(body, "gemini-2.5-pro")
     roles = [c["role"] for c in out["contents"]]
@@ -56,13 +53,13 @@ def test_claude_code_tool_result_followup() -> None:
 
 
 def test_claude_code_thinking_budget() -> None:
-    body = read_json(CLAUDE_CODE / "thinking_budget.json")
+    body = read_json(CLAUDE_CODE_DIR / "thinking_budget.json")
     out = build_gemini_request(body, "gemini-2.5-flash")
     assert out["generationConfig"]["thinkingConfig"] == {"includeThoughts": False, "thinkingBudget": 4000}
 
 
 def test_claude_code_model_probe() -> None:
-    out = build_gemini_request(read_json(CLAUDE_CODE / "model_probe.json"), "gemini-2.5-flash")
+    out = build_gemini_request(read_json(CLAUDE_CODE_DIR / "model_probe.json"), "gemini-2.5-flash")
     assert out["generationConfig"] == {"maxOutputTokens": 1}
     assert "tools" not in out
 

@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 
 from ccrouter.providers.gemini.stream import GeminiStreamState, GeminiStreamTranslator
 from tests.support.fixture_cases import (
+    INPUT_TOKENS,
     accumulate,
     blocks_in_order,
     counter_ids,
     decode_events,
 )
-from tests.support.gemini_cases import INPUT_TOKENS, MODEL, run_stream
+from tests.support.gemini_cases import MODEL, run_stream
 
 # ---------------------------------------------------------------------------------------------------------
 # The state machine directly

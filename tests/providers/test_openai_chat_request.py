@@ -12,9 +12,7 @@ import pytest
 from ccrouter.providers.openai_chat.request import build_chat_request, reasoning_effort
 from tests.support.fixture_cases import read_json
 from tests.support.openai_chat_cases import ALLOWED_KEYS, ANTHROPIC_ONLY, keys_outside_schemas
-from tests.support.paths import FIXTURES_DIR
-
-CLAUDE_CODE = FIXTURES_DIR / "claude_code"
+from tests.support.paths import CLAUDE_CODE_DIR
 
 
 @pytest.mark.parametrize(
@@ -67,7 +65,7 @@ def test_tool_error_without_text_and_unknown_blocks() -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Real Claude Code 2.1.332 bodies (tests/fixtures/claude_code): the shapes the gateway sees every day.
 
-CAPTURES = sorted(p for p in CLAUDE_CODE.glob("*.json") if not p.name.endswith(".headers.json"))
+CAPTURES = sorted(p for p in CLAUDE_CODE_DIR.glob("*.json") if not p.name.endswith(".headers.json"))
 
 
 @pytest.mark.parametrize("path", [p for p in CAPTURES if not p.name.startswith("count_tokens")], ids=lambda p: p.stem)
@@ -87,7 +85,7 @@ def test_claude_code_capture(path: Path) -> None:
 
 
 def test_claude_code_tool_result_followup() -> None:
-    body = read_json(CLAUDE_CODE / "tool_result_followup.json")
+    body = read_json(CLAUDE_CODE_DIR / "tool_result_followup.json")
     out = build_chat_request(body, "deepseek-reasoner")
     roles = [m["role"] for m in out["messages"]]
     assert roles == ["system", "user", "system", "assistant", "tool"]
@@ -111,12 +109,12 @@ def test_claude_code_tool_result_followup() -> None:
 
 
 def test_claude_code_thinking_budget() -> None:
-    body = read_json(CLAUDE_CODE / "thinking_budget.json")
+    body = read_json(CLAUDE_CODE_DIR / "thinking_budget.json")
     assert body["thinking"]["budget_tokens"] == 4000
     assert build_chat_request(body, "m")["reasoning_effort"] == "medium"
 
 
 def test_claude_code_model_probe() -> None:
-    out = build_chat_request(read_json(CLAUDE_CODE / "model_probe.json"), "m")
+    out = build_chat_request(read_json(CLAUDE_CODE_DIR / "model_probe.json"), "m")
     assert out["max_tokens"] == 1
     assert "tools" not in out and "stream" not in out and "reasoning_effort" not in out

@@ -15,13 +15,15 @@ from ccrouter.providers.base import StreamFailure
 from ccrouter.providers.openai_chat.adapter import ChatStreamTranslator
 from ccrouter.providers.openai_chat.stream import ChatStreamState
 from ccrouter.providers.stream_events import CUT_SHORT
+from tests.support.anthropic_strategies import SMALL_ARGUMENTS
 from tests.support.fixture_cases import (
+    INPUT_TOKENS,
     accumulate,
     blocks_in_order,
     counter_ids,
     decode_events,
 )
-from tests.support.openai_chat_cases import INPUT_TOKENS, MODEL, run_stream
+from tests.support.openai_chat_cases import MODEL, run_stream
 
 # ---------------------------------------------------------------------------------------------------------
 # The state machine directly
@@ -129,16 +131,10 @@ def test_the_anthropic_relay_exposes_the_error_it_relayed_or_made() -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Property: any interleaving of parallel tool calls, fragmented anywhere, arrives whole and in valid order
 
-_ARGS = st.dictionaries(
-    st.text("abcxyz_", min_size=1, max_size=5),
-    st.one_of(st.integers(-5, 5), st.text(max_size=6), st.lists(st.integers(0, 3), max_size=3)),
-    max_size=3,
-)
-
 
 @settings(max_examples=150, deadline=None)
 @given(
-    calls=st.lists(_ARGS, min_size=1, max_size=4),
+    calls=st.lists(SMALL_ARGUMENTS, min_size=1, max_size=4),
     text=st.text(max_size=8),
     seed=st.integers(0, 2**32 - 1),
 )

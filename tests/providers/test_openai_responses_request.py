@@ -17,10 +17,7 @@ from ccrouter.providers.openai_responses.response import (
 )
 from tests.support.fixture_cases import counter_ids
 from tests.support.openai_responses_cases import ANTHROPIC_ONLY, MODEL, keys_outside_schemas, request_errors
-from tests.support.paths import FIXTURES_DIR
-
-CLAUDE_CODE = FIXTURES_DIR / "claude_code"
-CLAUDE_CODE_BODIES = ["main_turn", "tool_result_followup", "thinking_budget", "interactive_turn", "model_probe"]
+from tests.support.paths import CLAUDE_CODE_DIR, CLAUDE_CODE_MESSAGE_BODIES
 
 
 def test_the_validator_notices_unknown_keys_and_wrong_values() -> None:
@@ -32,9 +29,9 @@ def test_the_validator_notices_unknown_keys_and_wrong_values() -> None:
     assert request_errors({**good, "tool_choice": "any"})
 
 
-@pytest.mark.parametrize("name", CLAUDE_CODE_BODIES)
+@pytest.mark.parametrize("name", CLAUDE_CODE_MESSAGE_BODIES)
 def test_real_claude_code_bodies(name: str) -> None:
-    body = json.loads((CLAUDE_CODE / f"{name}.json").read_text())
+    body = json.loads((CLAUDE_CODE_DIR / f"{name}.json").read_text())
     request = build_responses_request(body, "gpt-5")
     assert not request_errors(request)
     assert not keys_outside_schemas(request) & ANTHROPIC_ONLY

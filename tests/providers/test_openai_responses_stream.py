@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 
 from ccrouter.providers.openai_responses.response import response_to_message
 from ccrouter.providers.openai_responses.stream import ResponsesStreamState
+from tests.support.anthropic_strategies import SMALL_ARGUMENTS
 from tests.support.fixture_cases import (
     accumulate,
     blocks_in_order,
@@ -149,16 +150,10 @@ def test_a_later_item_waits_for_the_open_block() -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Property: parallel calls whose argument fragments interleave in any order arrive whole, blocks never overlap
 
-_ARGS = st.dictionaries(
-    st.text("abcxyz_", min_size=1, max_size=5),
-    st.one_of(st.integers(-5, 5), st.text(max_size=6), st.lists(st.integers(0, 3), max_size=3)),
-    max_size=3,
-)
-
 
 @settings(max_examples=120, deadline=None)
 @given(
-    calls=st.lists(_ARGS, min_size=1, max_size=4),
+    calls=st.lists(SMALL_ARGUMENTS, min_size=1, max_size=4),
     text=st.text(max_size=8),
     seed=st.integers(0, 2**32 - 1),
     done_early=st.booleans(),

@@ -46,6 +46,7 @@ from tests.support.anthropic_strategies import (
 )
 from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, openai_text_reply
 from tests.support.inprocess import InProcessRouter, InProcessServer
+from tests.support.openai_chat_cases import keys_outside_schemas
 from tests.support.router_setup import openai_provider
 
 PURE = settings(
@@ -151,19 +152,6 @@ def test_the_strict_validator_rejects_what_a_plain_type_adapter_accepts(bad: dic
     _PARAMS.validate_python(body)  # pydantic's default: unknown keys ignored, messages never looked at
     with pytest.raises(AssertionError, match="not a valid OpenAI request"):
         assert_openai_request(body)
-
-
-def keys_outside_schemas(value: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found.add(key)
-            if key != "parameters":
-                found |= keys_outside_schemas(item)
-    elif isinstance(value, list):
-        for item in value:
-            found |= keys_outside_schemas(item)
-    return found
 
 
 def blocks(message: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -563,13 +551,7 @@ FOUND_500S = [
     b'{"model":"m","temperature":%s,"messages":[{"role":"user","content":"hi"}]}' % _deep(300).encode(),
 ]
 
-HTTP = settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+HTTP = settings(PURE, max_examples=150)
 
 
 def _with_examples(bodies: list[bytes]) -> Any:

@@ -30,6 +30,7 @@ from ccrouter.providers.openai_chat.tweaks.think_tags import THINK_TAGS, TagSpli
 from ccrouter.providers.openai_chat.tweaks.tool_arguments import RepairArguments, repair_arguments
 from ccrouter.providers.openai_chat.tweaks.tooluse import EXIT_TOOL, REMINDER, ExitToolFilter, force_tool_use
 from tests.support.fixture_cases import (
+    INPUT_TOKENS,
     decode_events,
     random_pieces,
     read_json,
@@ -38,8 +39,8 @@ from tests.support.fixture_cases import (
     sdk_message,
     single_bytes,
 )
-from tests.support.openai_chat_cases import INPUT_TOKENS, stream_reads
 from tests.support.openai_chat_cases import stream_bytes as chat_stream_bytes
+from tests.support.openai_chat_cases import stream_reads
 from tests.support.paths import FIXTURES_DIR
 from tests.support.tweak_cases import (
     FIXTURES,

@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +42,6 @@ ARGS = [
     "",
     "ünïcode ✓",
 ]
-
-
-@pytest.fixture
-def ccr(tmp_path: Path) -> Iterator[CcrHome]:
-    home = CcrHome(tmp_path)
-    yield home
-    home.cleanup()
 
 
 def _stand_in(directory: Path, name: str = "fake-claude") -> Path:

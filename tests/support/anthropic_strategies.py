@@ -4,7 +4,8 @@
   blocks with cache_control, alternating turns, thinking/redacted_thinking/tool_use assistant blocks, tool_result
   blocks answering the previous assistant turn's tool_use ids, server tools, thinking options, unknown fields.
 - `openai_completions()` and `openai_tool_streams()`: what an OpenAI-compatible provider answers, with the tool-call
-  ids real providers send (call_..., numeric strings, bare integers, none at all).
+  ids real providers send (call_..., numeric strings, bare integers, none at all); `SMALL_ARGUMENTS`, tool-call
+  arguments for the stream tests.
 - `junk_bodies()`: raw request bytes, nearly all invalid: random bytes and JSON, Claude Code-like requests with
   values of the wrong type, deep nesting, broken UTF-8.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import string
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from hypothesis import strategies as st
@@ -292,6 +293,13 @@ def anthropic_requests(draw: st.DrawFn) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------------------
 # Provider answers
 
+# Small argument objects for the stream tests' tool calls: short keys, small JSON values.
+SMALL_ARGUMENTS = st.dictionaries(
+    st.text("abcxyz_", min_size=1, max_size=5),
+    st.one_of(st.integers(-5, 5), st.text(max_size=6), st.lists(st.integers(0, 3), max_size=3)),
+    max_size=3,
+)
+
 # Ids providers send for tool calls: OpenAI's call_..., numeric strings and bare numbers (OpenRouter, local
 # servers), Kimi's functions.NAME:N, and none at all (some local servers).
 PROVIDER_IDS = st.one_of(
@@ -377,12 +385,16 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     }
 
 
-def _fragments(draw: st.DrawFn, text: str) -> list[str]:
-    if len(text) < 2:
-        return [text]
-    cuts = draw(st.lists(st.integers(1, len(text) - 1), max_size=6, unique=True))
-    bounds = [0, *sorted(cuts), len(text)]
-    return [text[a:b] for a, b in itertools.pairwise(bounds)]
+Cuttable = TypeVar("Cuttable", str, bytes)
+
+
+def _pieces(draw: st.DrawFn, whole: Cuttable, most_cuts: int) -> list[Cuttable]:
+    """`whole` cut at up to `most_cuts` random places (none when it is shorter than 2)."""
+    if len(whole) < 2:
+        return [whole]
+    cuts = draw(st.lists(st.integers(1, len(whole) - 1), max_size=most_cuts, unique=True))
+    bounds = [0, *sorted(cuts), len(whole)]
+    return [whole[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 @st.composite
@@ -392,16 +404,16 @@ def openai_tool_streams(draw: st.DrawFn, unique_ids: bool = True) -> dict[str, A
     calls = draw(tool_calls(unique_ids))
     chunks: list[dict[str, Any]] = [_chunk({"role": "assistant", "content": ""})]
     reasoning = "".join(draw(st.lists(st.text(_CHARS, min_size=1, max_size=8), max_size=3)))
-    for piece in _fragments(draw, reasoning) if reasoning else ():
+    for piece in _pieces(draw, reasoning, 6) if reasoning else ():
         chunks.append(_chunk({"reasoning_content": piece}))
     text = "".join(draw(st.lists(st.text(_CHARS, min_size=1, max_size=8), max_size=3)))
-    for piece in _fragments(draw, text) if text else ():
+    for piece in _pieces(draw, text, 6) if text else ():
         chunks.append(_chunk({"content": piece}))
     repeat_ids = _chance(draw, 0.2)  # some servers repeat the id on every fragment
     queues: list[list[dict[str, Any]]] = []
     for index, call in enumerate(calls):
         encoded = " " * draw(st.integers(0, 1)) + orjson.dumps(call["args"]).decode() + " " * draw(st.integers(0, 1))
-        parts = _fragments(draw, encoded)
+        parts = _pieces(draw, encoded, 6)
         first: dict[str, Any] = {"index": index, "type": "function", "function": {"name": call["name"]}}
         if call["id"] is not None:
             first["id"] = call["id"]
@@ -433,11 +445,7 @@ def openai_tool_streams(draw: st.DrawFn, unique_ids: bool = True) -> dict[str, A
 @st.composite
 def byte_splits(draw: st.DrawFn, data: bytes) -> list[bytes]:
     """`data` cut at random places (also inside UTF-8 sequences and SSE framing)."""
-    if len(data) < 2:
-        return [data]
-    cuts = draw(st.lists(st.integers(1, len(data) - 1), max_size=12, unique=True))
-    bounds = [0, *sorted(cuts), len(data)]
-    return [data[a:b] for a, b in itertools.pairwise(bounds)]
+    return _pieces(draw, data, 12)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 """What every fixture-case module (`tests/*_cases.py`) and stream test shares.
 
-- reading a case folder: `cases_in`, `read_json`, `read_jsonl`, `read_options`, deterministic ids (`counter_ids`)
+- reading a case folder: `cases_in`, `read_json`, `read_jsonl`, `read_options`, a stream kept as JSON lines
+  (`stream_of_chunks`), deterministic ids (`counter_ids`), the input-token estimate every case uses (`INPUT_TOKENS`)
 - a provider's stream as reads (`reads_of_events`, `single_bytes`, `random_pieces`), and the Anthropic SSE the
   translator made as events (`decode_events`, `joined_deltas`, `same_stream`, `blocks_in_order`)
 - what a client makes of that SSE: the official SDK's `messages.stream` (`sdk_message`) or its accumulator
   (`accumulate`)
-- the expected files a case's stream produces (`stream_files`), and `write_proposals`: `<expected>.new` beside
+- the expected files a case's request or reply produces (`translated_files`) and its stream produces
+  (`stream_files`), and `write_proposals`: `<expected>.new` beside
   every expected file that is missing or differs, for review; an expected file itself is never touched
+- checking what a translated request holds: `keys_anywhere`
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ccrouter.providers.base import StreamTranslator
 from ccrouter.sse import SSEDecoder
 
 SDK_MODEL = "test-model"  # the model the SDK asks for; the message it assembles names the one the events carry
+INPUT_TOKENS = 42  # the local estimate every case hands the translators
 
 
 def counter_ids() -> Callable[[], str]:
@@ -60,6 +64,16 @@ def read_options(case: Path) -> dict[str, Any]:
     """The case's `options.json`, or no options."""
     path = case / "options.json"
     return read_json(path) if path.exists() else {}
+
+
+def stream_of_chunks(case: Path, jsonl_name: str, event_end: bytes) -> bytes:
+    """The case's provider stream as it comes over the wire: `stream.sse` as it is, else each line of `jsonl_name`
+    (one chunk) as a `data:` event ended by `event_end` (the provider's blank line: `\n\n` or `\r\n\r\n`)."""
+    raw = case / "stream.sse"
+    if raw.exists():
+        return raw.read_bytes()
+    lines = (case / jsonl_name).read_bytes().splitlines()
+    return b"".join(b"data: " + line + event_end for line in lines if line.strip())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -141,6 +155,19 @@ def blocks_in_order(events: Iterable[tuple[str, dict[str, Any]]]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Translated requests
+
+
+def keys_anywhere(value: Any) -> set[str]:
+    """Every object key anywhere in `value` (the keys of nested objects and of objects in lists too)."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys_anywhere(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys_anywhere(v)}
+    return set()
+
+
+# ---------------------------------------------------------------------------------------------------------
 # What a client makes of the events
 
 
@@ -202,6 +229,16 @@ def dump_json(value: Any) -> bytes:
 
 def dump_jsonl(values: list[Any]) -> bytes:
     return b"".join(orjson.dumps(value) + b"\n" for value in values)
+
+
+def translated_files(case: Path, translations: Mapping[str, tuple[str, Callable[[Path], Any]]]) -> dict[str, bytes]:
+    """Expected file name -> the JSON the code makes now, for each input file the case has; `translations` maps an
+    input file's name to its expected file's name and the translation that reads the case."""
+    return {
+        expected: dump_json(translate(case))
+        for input_name, (expected, translate) in translations.items()
+        if (case / input_name).exists()
+    }
 
 
 def stream_files(out: bytes, translator: StreamTranslator, sdk_sse: bytes | None = None) -> dict[str, bytes]:

@@ -24,21 +24,22 @@ from ccrouter.providers.gemini.request import build_gemini_request
 from ccrouter.providers.gemini.response import response_to_message
 from ccrouter.providers.gemini.stream import GeminiStreamState, GeminiStreamTranslator
 from tests.support.fixture_cases import (
+    INPUT_TOKENS,
     cases_in,
     counter_ids,
-    dump_json,
     feed_all,
     read_json,
     read_options,
     reads_of_events,
     stream_files,
+    stream_of_chunks,
+    translated_files,
     write_proposals,
 )
 from tests.support.paths import FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR / "gemini"
 MODEL = "gemini-2.5-pro"
-INPUT_TOKENS = 42  # the local estimate handed to the translators
 
 
 def cases(input_name: str) -> list[Path]:
@@ -54,12 +55,8 @@ def translate_response(case: Path) -> dict[str, Any]:
 
 
 def stream_bytes(case: Path) -> bytes:
-    """The provider's stream as it comes over the wire."""
-    raw = case / "stream.sse"
-    if raw.exists():
-        return raw.read_bytes()
-    lines = (case / "gemini_stream.jsonl").read_bytes().splitlines()
-    return b"".join(b"data: " + line + b"\r\n\r\n" for line in lines if line.strip())
+    """The provider's stream as it comes over the wire (Gemini ends its events with CRLF)."""
+    return stream_of_chunks(case, "gemini_stream.jsonl", b"\r\n\r\n")
 
 
 def stream_reads(case: Path) -> list[bytes]:
@@ -75,11 +72,13 @@ def run_stream(pieces: Iterable[bytes]) -> tuple[bytes, GeminiStreamTranslator]:
 
 def produced(case: Path) -> dict[str, bytes]:
     """Expected file name -> the bytes the code produces now, for every input the case has."""
-    files: dict[str, bytes] = {}
-    if (case / "anthropic_request.json").exists():
-        files["expected_gemini_request.json"] = dump_json(translate_request(case))
-    if (case / "gemini_response.json").exists():
-        files["expected_anthropic.json"] = dump_json(translate_response(case))
+    files = translated_files(
+        case,
+        {
+            "anthropic_request.json": ("expected_gemini_request.json", translate_request),
+            "gemini_response.json": ("expected_anthropic.json", translate_response),
+        },
+    )
     if (case / "stream.sse").exists() or (case / "gemini_stream.jsonl").exists():
         out, translator = run_stream(stream_reads(case))
         files.update(stream_files(out, translator, sdk_sse=run_stream([stream_bytes(case)])[0]))

@@ -9,8 +9,16 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.support.router_process import free_port, stop_process
+
+# A tool the llmock tests offer: llmock answers a question about the weather with a call to it.
+WEATHER_TOOL: Any = {
+    "name": "get_weather",
+    "description": "Current weather for a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
 
 
 class LlmockServer:

@@ -30,22 +30,23 @@ if not __package__:  # run as `python tests/openai_chat_cases.py`: the repositor
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.support.fixture_cases import (
+    INPUT_TOKENS,
     cases_in,
     counter_ids,
     decode_events,
-    dump_json,
     feed_all,
     read_json,
     read_options,
     reads_of_events,
     stream_files,
+    stream_of_chunks,
+    translated_files,
     translator_state,
     write_proposals,
 )
 
 FIXTURES = FIXTURES_DIR / "openai_chat"
 MODEL = "test-model"
-INPUT_TOKENS = 42  # the local estimate handed to the translators
 
 
 def cases(input_name: str) -> list[Path]:
@@ -65,11 +66,7 @@ def translate_response(case: Path) -> dict[str, Any]:
 
 def stream_bytes(case: Path) -> bytes:
     """The provider's stream as it comes over the wire."""
-    raw = case / "stream.sse"
-    if raw.exists():
-        return raw.read_bytes()
-    lines = (case / "openai_stream.jsonl").read_bytes().splitlines()
-    return b"".join(b"data: " + line + b"\n\n" for line in lines if line.strip())
+    return stream_of_chunks(case, "openai_stream.jsonl", b"\n\n")
 
 
 def stream_reads(case: Path) -> list[bytes]:
@@ -90,11 +87,13 @@ def translate_stream(case: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 def produced(case: Path) -> dict[str, bytes]:
     """Expected file name -> the bytes the code produces now, for every input the case has."""
-    files: dict[str, bytes] = {}
-    if (case / "anthropic_request.json").exists():
-        files["expected_openai_request.json"] = dump_json(translate_request(case))
-    if (case / "openai_response.json").exists():
-        files["expected_anthropic.json"] = dump_json(translate_response(case))
+    files = translated_files(
+        case,
+        {
+            "anthropic_request.json": ("expected_openai_request.json", translate_request),
+            "openai_response.json": ("expected_anthropic.json", translate_response),
+        },
+    )
     if (case / "stream.sse").exists() or (case / "openai_stream.jsonl").exists():
         files.update(stream_files(*run_stream(stream_reads(case))))
     return files

@@ -29,21 +29,23 @@ from ccrouter.providers.openai_responses.request import build_responses_request
 from ccrouter.providers.openai_responses.response import response_to_message
 from ccrouter.providers.openai_responses.stream import ResponsesStreamState
 from tests.support.fixture_cases import (
+    INPUT_TOKENS,
     cases_in,
     counter_ids,
     dump_json,
     feed_all,
+    keys_anywhere,
     read_json,
     read_options,
     reads_of_events,
     stream_files,
+    translated_files,
     write_proposals,
 )
 from tests.support.paths import FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR / "openai_responses"
 MODEL = "gpt-test"
-INPUT_TOKENS = 42  # the local estimate handed to the translators
 
 REQUEST_TYPES: TypeAdapter[Any] = TypeAdapter(
     response_create_params.ResponseCreateParamsStreaming | response_create_params.ResponseCreateParamsNonStreaming
@@ -124,15 +126,7 @@ def keys_outside_schemas(request: dict[str, Any]) -> set[str]:
     """Every key in the request except inside tool parameter schemas (which may name a property anything)."""
     tools = [{k: v for k, v in tool.items() if k != "parameters"} for tool in request.get("tools", [])]
     text = request.get("text", {})
-    return _keys({**request, "tools": tools, "text": {**text, "format": {}}})
-
-
-def _keys(value: Any) -> set[str]:
-    if isinstance(value, dict):
-        return set(value) | {k for v in value.values() for k in _keys(v)}
-    if isinstance(value, list):
-        return {k for v in value for k in _keys(v)}
-    return set()
+    return keys_anywhere({**request, "tools": tools, "text": {**text, "format": {}}})
 
 
 def _materialise(value: Any) -> Any:
@@ -145,11 +139,13 @@ def _materialise(value: Any) -> Any:
 
 def produced(case: Path) -> dict[str, bytes]:
     """Expected file name -> the bytes the code produces now, for every input the case has."""
-    files: dict[str, bytes] = {}
-    if (case / "anthropic_request.json").exists():
-        files["expected_responses_request.json"] = dump_json(translate_request(case))
-    if (case / "responses_response.json").exists():
-        files["expected_anthropic.json"] = dump_json(translate_response(case))
+    files = translated_files(
+        case,
+        {
+            "anthropic_request.json": ("expected_responses_request.json", translate_request),
+            "responses_response.json": ("expected_anthropic.json", translate_response),
+        },
+    )
     if (case / "responses_stream.sse").exists():
         files.update(stream_files(*run_stream(stream_reads(case))))
     return files

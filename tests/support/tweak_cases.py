@@ -27,6 +27,7 @@ from ccrouter.config.model import Provider, Target
 from ccrouter.providers.base import RequestContext, StreamTranslator
 from ccrouter.providers.openai_chat.adapter import OpenAIChatAdapter
 from tests.support.fixture_cases import (
+    INPUT_TOKENS,
     cases_in,
     counter_ids,
     decode_events,
@@ -35,9 +36,10 @@ from tests.support.fixture_cases import (
     feed_all,
     read_json,
     sdk_message,
+    translated_files,
     write_proposals,
 )
-from tests.support.openai_chat_cases import INPUT_TOKENS, stream_reads
+from tests.support.openai_chat_cases import stream_reads
 from tests.support.paths import FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR / "tweaks"
@@ -106,11 +108,13 @@ def translate_stream(case: Path) -> list[dict[str, Any]]:
 
 
 def produced(case: Path) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    if (case / "anthropic_request.json").exists():
-        files["expected_openai_request.json"] = dump_json(translate_request(case))
-    if (case / "openai_response.json").exists():
-        files["expected_anthropic.json"] = dump_json(translate_response(case))
+    files = translated_files(
+        case,
+        {
+            "anthropic_request.json": ("expected_openai_request.json", translate_request),
+            "openai_response.json": ("expected_anthropic.json", translate_response),
+        },
+    )
     if (case / "openai_stream.jsonl").exists():
         out, _ = run_stream(case, stream_reads(case))
         files["expected_events.jsonl"] = dump_jsonl(decode_events(out))

@@ -4,19 +4,31 @@
 stream, the end of the stream, the failure it ended in (`error`, so nobody re-reads it from the bytes), and
 encoding (with adjacent deltas of one read joined). A provider's subclass says how one read's SSE events reach its
 state machine (`_translate`), and what a body that was JSON rather than a stream means (`_json_instead_of_stream`;
-by default an error that quotes it).
+by default an error that quotes it). `event_object` reads one SSE event's data as the JSON object every provider
+sends.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import orjson
 
 from ccrouter.providers.base import StreamFailure, Usage, provider_error_text
 from ccrouter.providers.stream_events import Event
 from ccrouter.sse import SSEDecoder, SSEEvent, encode_event
 
 NOT_JSON = "The provider sent a stream event that is not valid JSON. Try again."
+
+
+def event_object(data: str) -> dict[str, Any] | None:
+    """An SSE event's data as a JSON object; None when it is not JSON or not an object (the caller's `NOT_JSON`)."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class EventStateMachine(Protocol):

@@ -26,7 +26,7 @@ from ccrouter.providers.gemini.response import (
     read_usage,
     stop_reason,
 )
-from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator
+from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator, event_object
 from ccrouter.providers.stream_events import CUT_SHORT, Event, message_end, message_start
 from ccrouter.sse import SSEEvent
 
@@ -146,11 +146,8 @@ class GeminiStreamTranslator(SSETranslator[GeminiStreamState]):
         for sse in sse_events:
             if not sse.data or sse.data == "[DONE]":  # Gemini sends no terminator; some proxies add one
                 continue
-            try:
-                chunk = orjson.loads(sse.data)
-            except orjson.JSONDecodeError:
-                chunk = None
-            if not isinstance(chunk, dict):
+            chunk = event_object(sse.data)
+            if chunk is None:
                 if state.complete:  # trailing junk after the last chunk: the answer is whole already
                     continue
                 out += state.fail("api_error", NOT_JSON)

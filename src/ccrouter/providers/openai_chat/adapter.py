@@ -32,7 +32,7 @@ from ccrouter.providers.openai_chat.request import build_chat_request
 from ccrouter.providers.openai_chat.response import completion_to_message
 from ccrouter.providers.openai_chat.stream import ChatStreamState, StreamState
 from ccrouter.providers.openai_chat.tweaks.chain import build_chain
-from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator
+from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator, event_object
 from ccrouter.providers.stream_events import Event
 from ccrouter.sse import SSEEvent
 
@@ -127,11 +127,8 @@ class ChatStreamTranslator(SSETranslator[StreamState]):
                 out += state.finish()
                 self._done = True
                 break
-            try:
-                chunk = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                chunk = None
-            if not isinstance(chunk, dict):
+            chunk = event_object(data)
+            if chunk is None:
                 out += state.fail("api_error", NOT_JSON)
                 self._done = True
                 break

@@ -36,7 +36,7 @@ from ccrouter.providers.openai_chat.adapter import bearer_headers
 from ccrouter.providers.openai_responses.request import SUMMARIES, build_responses_request
 from ccrouter.providers.openai_responses.response import error_text, error_type, response_to_message
 from ccrouter.providers.openai_responses.stream import ResponsesStreamState
-from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator
+from ccrouter.providers.sse_translation import NOT_JSON, SSETranslator, event_object
 from ccrouter.providers.stream_events import Event
 from ccrouter.sse import SSEEvent
 
@@ -112,11 +112,8 @@ class ResponsesStreamTranslator(SSETranslator[ResponsesStreamState]):
         for sse in sse_events:
             if not sse.data or sse.data == "[DONE]":
                 continue
-            try:
-                event = orjson.loads(sse.data)
-            except orjson.JSONDecodeError:
-                event = None
-            if not isinstance(event, dict):
+            event = event_object(sse.data)
+            if event is None:
                 out += state.fail("api_error", NOT_JSON)
                 break
             if "type" not in event and sse.event:
