@@ -18,7 +18,6 @@ import json5
 
 from ccrouter.config.model import (
     DEFAULT_HOST,
-    DEFAULT_LONG_CONTEXT_THRESHOLD,
     DEFAULT_PING_INTERVAL_MS,
     DEFAULT_PORT,
     DEFAULT_TIMEOUT_MS,
@@ -29,8 +28,9 @@ from ccrouter.config.model import (
     TransformerUse,
 )
 from ccrouter.config.policy import cooldown_policy, max_body_bytes, retry_policy
+from ccrouter.config.router_section import router_section, target_of, unique_targets
 from ccrouter.config.scalars import read_bool, read_text, read_typed, read_whole_number
-from ccrouter.config.scenarios import ROUTE_SCENARIOS, THINK_SIGNALS, Scenario
+from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
 from ccrouter.config.transformers import TRANSFORMERS, option_problem, selects_wire_format
 from ccrouter.errors import ConfigError, UserCodeError
 from ccrouter.paths import default_config_path
@@ -102,25 +102,10 @@ def _join(prefix: str, key: str) -> str:
 
 def _build(data: dict[str, Any], path: Path | None) -> Config:
     providers = _providers(data, _custom_transformers(data))
-    router: dict[str, Any] = read_typed(data, "Router", dict, {})
-    routes: dict[str, Target] = {}
-    route_fallbacks: dict[Scenario, tuple[Target, ...]] = {}
-    for scenario in ROUTE_SCENARIOS:
-        value = router.get(scenario)
-        if value is None or value == "" or value == []:
-            continue
-        if isinstance(value, list):  # ccrouter's list form: the target, then its fallbacks
-            targets = [_target(v, f"Router.{scenario}[{i}]", providers) for i, v in enumerate(value)]
-            routes[scenario], route_fallbacks[scenario] = targets[0], tuple(targets[1:])
-        else:
-            routes[scenario] = _target(value, f"Router.{scenario}", providers)
-    threshold = read_whole_number(router, "longContextThreshold", DEFAULT_LONG_CONTEXT_THRESHOLD, prefix="Router.")
-    agent_routes = _agent_routes(router, providers)
-    think_signals = _think_signals(router)
-    pin_turns = read_bool(router, "pinTurns", True, prefix="Router.")
+    section = router_section(read_typed(data, "Router", dict, {}), providers)
     fallback = _fallback(data, providers)
-    for scenario, extra in route_fallbacks.items():
-        fallback[scenario] = _unique(extra + fallback.get(scenario, ()))
+    for scenario, extra in section.route_fallbacks.items():
+        fallback[scenario] = unique_targets(extra + fallback.get(scenario, ()))
     level = read_typed(data, "LOG_LEVEL", str, "info").lower()
     if level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL is {level!r}; use one of debug, info, warn, error.")
@@ -128,12 +113,12 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
     status_line: dict[str, Any] = read_typed(data, "StatusLine", dict, {})
     return Config(
         providers={p.name.casefold(): p for p in providers},
-        routes=routes,
+        routes=section.routes,
         fallback=fallback,
-        long_context_threshold=threshold,
-        agent_routes=agent_routes,
-        think_signals=think_signals,
-        pin_turns=pin_turns,
+        long_context_threshold=section.long_context_threshold,
+        agent_routes=section.agent_routes,
+        think_signals=section.think_signals,
+        pin_turns=section.pin_turns,
         apikey=read_text(data, "APIKEY"),
         host=read_text(data, "HOST") or DEFAULT_HOST,
         port=read_whole_number(data, "PORT", DEFAULT_PORT),
@@ -272,55 +257,6 @@ def _custom_transformers(data: dict[str, Any]) -> dict[str, TransformerPlugin]:
     return plugins
 
 
-def _target(value: Any, where: str, providers: list[Provider]) -> Target:
-    if not isinstance(value, str) or "," not in value:
-        raise ConfigError(
-            f'{where} is {value!r}, but it must be "provider,model" (for example "deepseek,deepseek-chat"): '
-            "the provider name from Providers, a comma, then one of its models."
-        )
-    provider_name, _, model = value.partition(",")
-    provider = next((p for p in providers if p.name.casefold() == provider_name.strip().casefold()), None)
-    if provider is None:
-        names = ", ".join(p.name for p in providers) or "none are configured"
-        raise ConfigError(
-            f"{where} names provider {provider_name.strip()!r}, which is not in Providers ({names}). "
-            "Add it to Providers or fix the name."
-        )
-    found = provider.find_model(model.strip())
-    if found is None:
-        raise ConfigError(
-            f"{where} names model {model.strip()!r}, which provider {provider.name!r} does not list "
-            f"(its models: {', '.join(provider.models)}). Add it to that provider's models or fix the name."
-        )
-    return Target(provider, found)
-
-
-def _agent_routes(router: dict[str, Any], providers: list[Provider]) -> dict[str, tuple[Target, ...]]:
-    """`Router.agents`: {"Explore": "provider,model" or a list (the target, then its fallbacks), ...}."""
-    block: dict[str, Any] = read_typed(router, "agents", dict, {}, prefix="Router.")
-    result: dict[str, tuple[Target, ...]] = {}
-    for agent_type, value in block.items():
-        where = f"Router.agents.{agent_type}"
-        items = value if isinstance(value, list) else [value]
-        if not items:
-            raise ConfigError(f'{where} is empty; give it "provider,model" (or remove it).')
-        result[agent_type.casefold()] = _unique(tuple(_target(v, where, providers) for v in items))
-    return result
-
-
-def _think_signals(router: dict[str, Any]) -> frozenset[str]:
-    """`Router.thinkSignals`: which of the user's wishes for more reasoning send a request to `think`."""
-    value = router.get("thinkSignals")
-    if value is None:
-        return frozenset(THINK_SIGNALS)
-    if not isinstance(value, list) or any(item not in THINK_SIGNALS for item in value):
-        raise ConfigError(
-            f"Router.thinkSignals is {value!r}; it must be a list of signals from {', '.join(THINK_SIGNALS)} "
-            "(an empty list sends nothing to think on its own)."
-        )
-    return frozenset(value)
-
-
 def _fallback(data: dict[str, Any], providers: list[Provider]) -> dict[str, tuple[Target, ...]]:
     block: dict[str, Any] = read_typed(data, "fallback", dict, {})
     result: dict[str, tuple[Target, ...]] = {}
@@ -331,13 +267,5 @@ def _fallback(data: dict[str, Any], providers: list[Provider]) -> dict[str, tupl
             items = [items]
         if not isinstance(items, list):
             raise ConfigError(f'fallback.{key} must be a list of "provider,model" strings.')
-        result[Scenario(key)] = tuple(_target(v, f"fallback.{key}[{i}]", providers) for i, v in enumerate(items))
+        result[Scenario(key)] = tuple(target_of(v, f"fallback.{key}[{i}]", providers) for i, v in enumerate(items))
     return result
-
-
-def _unique(targets: tuple[Target, ...]) -> tuple[Target, ...]:
-    return tuple({target.label: target for target in reversed(targets)}[label] for label in _labels(targets))
-
-
-def _labels(targets: tuple[Target, ...]) -> list[str]:
-    return list(dict.fromkeys(target.label for target in targets))

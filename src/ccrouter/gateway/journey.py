@@ -22,6 +22,7 @@ from ccrouter.gateway.cooldowns import Cooldowns
 from ccrouter.gateway.custom_router import ask_custom_router
 from ccrouter.gateway.dispatch import Dispatcher, Plan
 from ccrouter.gateway.logs import Logger
+from ccrouter.gateway.project_routes import ProjectRoutes
 from ccrouter.gateway.records import RecordSink, RequestLog, RequestRecord, attempts_header
 from ccrouter.gateway.relay import relay_stream
 from ccrouter.gateway.request import MessagesRequest, parse_json_object
@@ -56,6 +57,7 @@ class Gateway:
         self.last_input = LastInputTokens()
         self.activity = SessionActivity()
         self.turns = TurnPins()
+        self.project_routes = ProjectRoutes(log)
         self.sinks: list[RecordSink] = [RequestLog(log), self.activity, self.last_input, self.turns, *sinks]
         self.session_counts = SessionCountsCache()
         self.ping_interval_s = ping_interval_s
@@ -96,7 +98,7 @@ class Gateway:
                 await self._ask_custom_router(runtime, request, record.request_id),
                 pin,
             )
-            route = routing.route(request, runtime.config, facts)
+            route = routing.route(request, self.project_routes.config_for(runtime.config, request), facts)
             self._note_unused_custom_choice(facts, route, record.request_id)
             record.scenario, record.pinned = route.name, route.pinned
             plan = Plan(request, record.request_id, route.targets, estimate, record.attempts)
