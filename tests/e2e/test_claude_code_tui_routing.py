@@ -63,9 +63,7 @@ def test_title_compact_and_model_picker_through_the_router(
         assert wait_until(lambda: "From gateway" not in tui.screen(), 15, settle=1.0), tui.screen()
         before = len(records(router))
         tui.type("Say hi again.")
-        assert wait_until(lambda: any(r["request_class"] == "main" for r in records(router)[before:]), 60), (
-            tui.screen()
-        )
+        assert wait_until(lambda: any(r["request_class"] == "main" for r in records(router)[before:]), 60), tui.screen()
         picked = [r for r in records(router)[before:] if r["request_class"] == "main"]
         assert {(r["requested_model"], *where(r)) for r in picked} == {("claude-ccr/route/think", "think", "p,think")}
     finally:
