@@ -37,6 +37,7 @@ def test_real_claude_code_bodies(name: str) -> None:
     assert not keys_outside_schemas(request) & ANTHROPIC_ONLY
     assert request["store"] is False and request["model"] == "gpt-5"
     assert "Claude" in request["instructions"]
+    assert "x-anthropic-billing-header" not in json.dumps(request)  # Claude Code's attribution is for Anthropic only
     client_tools = [t["name"] for t in body.get("tools", []) if t.get("type") in (None, "custom")]
     assert [t["name"] for t in request.get("tools", [])] == client_tools
     results = [b["tool_use_id"] for m in body["messages"] for b in _blocks(m) if b.get("type") == "tool_result"]

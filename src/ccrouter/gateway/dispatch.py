@@ -142,7 +142,9 @@ class Dispatcher:
             except GatewayError as exc:  # this target cannot be served at all (e.g. an adapter ccrouter lacks)
                 raise UpstreamError(exc.status if exc.status >= 500 else 502, exc.message, exc.error_type) from None
             request = plan.request
-            ctx = RequestContext(plan.request_id, target, request.stream, plan.input_tokens, request.headers)
+            ctx = RequestContext(
+                plan.request_id, target, request.stream, plan.input_tokens, request.headers, request.cache_key
+            )
             try:
                 forward = adapter.build_request(request.body, ctx)
             except orjson.JSONEncodeError:

@@ -7,6 +7,7 @@ gateway hint headers are picked out here, so no later step goes back to the body
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,14 @@ class MessagesRequest:
     def parse(cls, raw: bytes, headers: Mapping[str, str]) -> MessagesRequest:
         """The request, or a `BadRequest` that says what is wrong with the body."""
         return cls(check_messages_body(parse_json_object(raw)), headers)
+
+    @property
+    def cache_key(self) -> str | None:
+        """A stable key for the session's prompt cache at providers that take one: the session id, hashed (the
+        provider learns that requests belong together, not Claude Code's id)."""
+        if self.session_id is None:
+            return None
+        return "ccr-" + hashlib.blake2b(self.session_id.encode(), digest_size=12).hexdigest()
 
     @property
     def project(self) -> str | None:

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from ccrouter.gateway.request import MessagesRequest
+from ccrouter.providers.base import CLAUDE_CODE_ATTRIBUTION
 
 
 class RequestClass(StrEnum):
@@ -36,7 +37,6 @@ class RequestKind:
 
 # The marks Claude Code puts in a body.
 SUBAGENT_MARK = "cc_is_subagent=true"  # in the attribution block, system[0]
-ATTRIBUTION = "x-anthropic-billing-header:"  # system[0] of every Claude Code request
 COMPACTION_OPENING = "CRITICAL: Respond with TEXT ONLY. Do NOT call any tools."
 COMPACTION_TASK = "summary of the conversation"
 ULTRATHINK_NOTE = 'The user included the keyword "ultrathink"'
@@ -109,7 +109,7 @@ def _attribution(body: dict[str, Any]) -> str:
     system = body.get("system")
     first = system[0] if isinstance(system, list) and system else None
     text = first.get("text") if isinstance(first, dict) else None
-    return text if isinstance(text, str) and text.startswith(ATTRIBUTION) else ""
+    return text if isinstance(text, str) and text.startswith(CLAUDE_CODE_ATTRIBUTION) else ""
 
 
 def _from_claude_code(body: dict[str, Any]) -> bool:

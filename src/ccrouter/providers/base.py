@@ -48,6 +48,9 @@ class RequestContext:
     stream: bool
     input_tokens: int  # the local estimate, reported in message_start until the provider says better
     client_headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased names
+    # A stable key per Claude Code session for providers that route requests to a warm prompt cache by it
+    # (OpenAI's `prompt_cache_key`); None when the request has no session.
+    cache_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,27 @@ class Adapter(Protocol):
     def error_message(self, status: int, payload: bytes) -> str:
         """The provider's own error text from an error response body, for the client's error message."""
         ...
+
+
+# Claude Code's attribution block, system[0] of its every request ("x-anthropic-billing-header: cc_version=...;").
+# It is for Anthropic: other providers never get it (it changes with every release and would spoil their caches).
+CLAUDE_CODE_ATTRIBUTION = "x-anthropic-billing-header:"
+
+
+def system_prompt_texts(system: Any) -> list[str]:
+    """The texts of a request's `system` (a string or text blocks), without Claude Code's attribution block."""
+    if isinstance(system, str):
+        return [system]
+    if not isinstance(system, list):
+        return []
+    return [
+        block["text"]
+        for block in system
+        if isinstance(block, dict)
+        and block.get("type") == "text"
+        and isinstance(block.get("text"), str)
+        and not block["text"].startswith(CLAUDE_CODE_ATTRIBUTION)
+    ]
 
 
 def new_id() -> str:

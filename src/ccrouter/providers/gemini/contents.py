@@ -16,9 +16,9 @@ import mimetypes
 import re
 from typing import Any
 
+from ccrouter.providers.base import system_prompt_texts
 from ccrouter.providers.gemini.response import GEMINI_SIGNATURE_PREFIX, GEMINI_UNSIGNED
 
-BILLING_HEADER = "x-anthropic-billing-header:"
 TOOL_IMAGE_NOTE = "(the tool returned images; they follow)"
 # Google's documented placeholder for a function call whose signature was lost (history from another model):
 # Gemini 3 rejects a function call of the current turn without one.
@@ -33,7 +33,7 @@ def is_gemini_3_or_later(model: str) -> bool:
 
 
 def system_instruction(body: dict[str, Any]) -> str:
-    texts = [t for t in _texts(body.get("system")) if not t.startswith(BILLING_HEADER)]
+    texts = system_prompt_texts(body.get("system"))
     for message in body.get("messages") or ():
         if isinstance(message, dict) and message.get("role") == "system":
             texts += _texts(message.get("content"))

@@ -46,6 +46,9 @@ def chat_completions_url(api_base_url: str) -> str:
     return urlunsplit(parts._replace(path=path))
 
 
+OPENAI_API_HOST = "api.openai.com"
+
+
 class OpenAIChatAdapter:
     """The `Adapter` for OpenAI-compatible servers (DeepSeek, OpenRouter, Groq, Ollama, ...).
 
@@ -65,6 +68,9 @@ class OpenAIChatAdapter:
     ) -> None:
         self._url = chat_completions_url(provider.api_base_url)
         self._api_key = provider.api_key
+        # OpenAI's own API routes a request to a warm prompt cache by `prompt_cache_key`; other OpenAI-compatible
+        # servers may refuse fields they do not know, so only it gets one.
+        self._takes_cache_key = urlsplit(self._url).hostname == OPENAI_API_HOST
         self._reasoning_echo = reasoning_echo
         self._make_id = make_id
         self._tweaks = build_chain(transformers)
@@ -74,6 +80,8 @@ class OpenAIChatAdapter:
         if tweaks.body:
             body = tweaks.apply_body(body)
         request = build_chat_request(body, ctx.target.model, reasoning_echo=self._reasoning_echo)
+        if ctx.cache_key and self._takes_cache_key:
+            request["prompt_cache_key"] = ctx.cache_key
         if tweaks.request:
             request = tweaks.apply_request(request, body)
         return ForwardRequest(self._url, bearer_headers(self._api_key), orjson.dumps(request))

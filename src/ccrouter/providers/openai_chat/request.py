@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from ccrouter.providers.base import system_prompt_texts
+
 TOOL_ERROR_PREFIX = "[tool error] "
 TOOL_IMAGE_NOTE = "(the tool returned images; they follow in the next message)"
 
@@ -66,7 +68,7 @@ def reasoning_effort(thinking: Any, output_config: Any) -> str | None:
 
 def _messages(body: dict[str, Any], reasoning_echo: bool) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
-    system = text_of(body.get("system"))
+    system = "\n\n".join(system_prompt_texts(body.get("system")))
     if system:
         messages.append({"role": "system", "content": system})
     leading_system = True  # still before the first user/assistant message

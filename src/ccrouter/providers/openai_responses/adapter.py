@@ -77,6 +77,8 @@ class ResponsesAdapter:
 
     def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
         request = build_responses_request(body, ctx.target.model, summary=self._summary)
+        if ctx.cache_key:  # requests of one session reach the same warm cache (store: false keeps nothing else)
+            request["prompt_cache_key"] = ctx.cache_key
         return ForwardRequest(self._url, bearer_headers(self._api_key), orjson.dumps(request))
 
     def parse_reply(self, payload: bytes, ctx: RequestContext) -> Reply:

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from ccrouter.providers.base import system_prompt_texts
 from ccrouter.providers.openai_chat.request import (
     TOOL_ERROR_PREFIX,
     add_tool_choice,
@@ -77,7 +78,7 @@ def build_responses_request(body: dict[str, Any], model: str, *, summary: str | 
 def _input(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     """`(instructions, input items)`: system text (and leading system messages) go to `instructions`; system
     messages later in the conversation become `developer` messages where they stand."""
-    system = text_of(body.get("system"))
+    system = "\n\n".join(system_prompt_texts(body.get("system")))
     instructions = [system] if system else []
     items: list[dict[str, Any]] = []
     leading = True
