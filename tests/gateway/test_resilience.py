@@ -205,6 +205,8 @@ def test_retries_give_up_with_the_last_error_and_every_attempt_named(
         "primary,p-model=503, backup,b-model=529, primary,p-model=503, backup,b-model=529"
     )
     assert len(upstream.received) == 2 and len(backup.received) == 2
+    # ccrouter spent the retries: Claude Code's SDK must not start ten more of its own.
+    assert error.response.headers["x-should-retry"] == "false"
 
 
 def test_retry_after_beyond_the_cap_is_handed_to_the_client(
@@ -215,6 +217,7 @@ def test_retry_after_beyond_the_cap_is_handed_to_the_client(
     with pytest.raises(anthropic.RateLimitError) as raised:
         sdk_client(router.url).messages.create(**REQUEST)
     assert raised.value.response.headers["retry-after"] == "600"
+    assert "x-should-retry" not in raised.value.response.headers  # the provider said when: the client decides
     assert len(upstream.received) == 1
 
 
@@ -595,3 +598,16 @@ def test_a_cooldown_reason_never_shows_the_providers_key(
     cooling = LOOPBACK.get(router.url + "/api/cooldowns").json()["cooling"]
     assert "over quota" in cooling[0]["reason"] and key not in cooling[0]["reason"]
     assert key not in (router.home / "logs" / "ccr-router.log").read_text()
+
+
+def test_an_explicit_provider_model_falls_back_to_the_default_routes_fallbacks(
+    upstream: ScriptedUpstream, backup: ScriptedUpstream, serve_router: ServeRouter
+) -> None:
+    """CCR 2.x treats `/model provider,model` as the default scenario for fallback; the attempts show it."""
+    upstream.default = lambda received: error_reply(503, {"error": {"message": "primary overloaded"}})
+    backup_serves(backup, stream=False)
+    router = serve_router(config(upstream, backup))
+    response = sdk_client(router.url).messages.with_raw_response.create(**{**REQUEST, "model": "primary,p-model"})
+    assert response.parse().content[0].text == "from the backup"  # type: ignore[union-attr]
+    assert response.headers["x-ccr-route"] == "explicit"
+    assert response.headers["x-ccr-attempts"] == "primary,p-model=503, backup,b-model=200"

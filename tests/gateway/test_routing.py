@@ -160,6 +160,12 @@ def test_explicit_provider_model_is_case_insensitive_on_both_names(config: Confi
     assert chosen(config, body(model="local, vision")) == ("explicit", "Local,Vision")
 
 
+def test_an_explicit_choice_falls_back_like_default(config: Config) -> None:
+    """CCR 2.x: when the provider named by hand fails, `fallback.default` is tried."""
+    assert [t.label for t in decide(config, body(model="main,m-think")).targets] == ["main,m-think", "Local,small"]
+    assert [t.label for t in decide(config, body(model="local,small")).targets] == ["Local,small"]  # not twice
+
+
 def test_explicit_beats_long_context_and_think(config: Config) -> None:
     request = body(model="local,small", thinking={"type": "enabled", "budget_tokens": 5000})
     assert chosen(config, request, tokens=999999) == ("explicit", "Local,small")

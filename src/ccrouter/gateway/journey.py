@@ -119,8 +119,8 @@ class Gateway:
                 record.served_by(tried[-1].target)
             if not streaming_started:
                 headers_out = route_headers_of(record)
-                if isinstance(exc, UpstreamError) and exc.retry_after_s is not None:
-                    headers_out.append(("retry-after", str(math.ceil(exc.retry_after_s))))
+                if isinstance(exc, UpstreamError):
+                    headers_out += _retry_advice(exc)
                 await send_error(send, GatewayError(exc.status, message, exc.error_type), headers_out)
         except asyncio.CancelledError:
             record.status, record.error = CLIENT_CLOSED, "the client closed the connection"
@@ -197,6 +197,15 @@ async def _send_reply(
         await end_stream(send, encode_events(whole_message_events(reply.message)))
     else:
         await send_bytes(send, 200, reply.body, route_headers)
+
+
+def _retry_advice(exc: UpstreamError) -> list[tuple[str, str]]:
+    """What a provider failure tells the client about trying again. ccrouter has already spent its retries and
+    fallbacks, so Claude Code's own ten retries would only make the user wait minutes for the same error
+    (`x-should-retry: false`, which Anthropic's SDKs honour), unless the provider said when to come back."""
+    if exc.retry_after_s is not None:
+        return [("retry-after", str(math.ceil(exc.retry_after_s)))]
+    return [("x-should-retry", "false")]
 
 
 def route_headers_of(record: RequestRecord) -> list[tuple[str, str]]:

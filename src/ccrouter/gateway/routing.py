@@ -70,8 +70,10 @@ def route(request: MessagesRequest, config: Config, facts: Facts) -> Route:
     if scenario is not None:  # a route picked in /model: that route, whatever the request looks like
         return _scenario_route(config, scenario)
     explicit = picked_model(model) or (model if "," in model else None)
-    if explicit is not None:
-        return Route(Scenario.EXPLICIT, (_explicit(explicit, config),))
+    if explicit is not None:  # as CCR 2.x: the default route's fallbacks stand behind an explicit choice too
+        target = _explicit(explicit, config)
+        fallbacks = config.fallback.get(Scenario.DEFAULT, ())
+        return Route(Scenario.EXPLICIT, (target, *(t for t in fallbacks if t != target)))
 
     long_context = _long_context(config, facts)
     pinned = _pinned(config, facts, long_context)
