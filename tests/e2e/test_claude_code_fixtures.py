@@ -62,6 +62,20 @@ def test_replay_through_anthropic_passthrough(upstream: ScriptedUpstream, start_
     response = post(router.url, body, headers)
     assert response.status_code == 200, response.text
     forwarded = upstream.received[0]
+    # Unchanged but for the model, and for Claude Code's `role: "system"` messages, which only Anthropic's own API
+    # takes: an Anthropic-format server elsewhere gets them at the end of the system prompt.
+    notes = [m for m in body["messages"] if m["role"] == "system"]
+    if notes:  # Claude Code 2.1.332 sends its environment as a system message on main turns
+        body = {
+            **body,
+            "system": body["system"]
+            + [
+                b
+                for m in notes
+                for b in ([{"type": "text", "text": m["content"]}] if isinstance(m["content"], str) else m["content"])
+            ],
+            "messages": [m for m in body["messages"] if m["role"] != "system"],
+        }
     assert forwarded.body == {**body, "model": "m"}
     assert forwarded.headers["anthropic-beta"] == headers["anthropic-beta"]
     if body.get("stream"):

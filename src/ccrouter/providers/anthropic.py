@@ -8,6 +8,7 @@ usage and for a proper ending, so a cut stream still ends in an error the client
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -40,11 +41,17 @@ def messages_url(api_base_url: str) -> str:
     return url + "/v1/messages"
 
 
+ANTHROPIC_API_HOST = "api.anthropic.com"
+
+
 class AnthropicAdapter:
     credentials: Credentials | None = None  # the key comes from the config
 
     def __init__(self, provider: Provider) -> None:
         self._url = messages_url(provider.api_base_url)
+        # Claude Code sends `role: "system"` messages that only Anthropic's own API accepts; other Anthropic-format
+        # servers answer 422, so they get those notes in the system prompt instead.
+        self._system_messages_allowed = urlsplit(self._url).hostname == ANTHROPIC_API_HOST
         self._auth_header = ("x-api-key", provider.api_key) if provider.api_key else None
         for use in provider.transformers:
             if use.name == "anthropic" and use.options and use.options.get("UseBearer"):
@@ -53,6 +60,8 @@ class AnthropicAdapter:
     def build_request(self, body: dict[str, Any], ctx: RequestContext) -> ForwardRequest:
         # A copy: the client's body stays as it came, for a fallback target that may need what is dropped here.
         body = {**without_synthetic_thinking(body), "model": ctx.target.model}
+        if not self._system_messages_allowed:
+            body = with_system_messages_in_system(body)
         headers = {"content-type": "application/json"}
         for name in FORWARDED_HEADERS:
             value = ctx.client_headers.get(name)
@@ -75,6 +84,32 @@ class AnthropicAdapter:
 
     def error_message(self, status: int, payload: bytes) -> str:
         return provider_error_text(payload)
+
+
+def with_system_messages_in_system(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` (a copy, when anything moves) with its `role: "system"` messages appended to the system prompt as
+    text blocks, in order, and taken out of `messages`."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not any(_is_system_message(m) for m in messages):
+        return body
+    system = body.get("system")
+    blocks: list[Any] = [{"type": "text", "text": system}] if isinstance(system, str) and system else []
+    if isinstance(system, list):
+        blocks = list(system)
+    for message in messages:
+        if _is_system_message(message):
+            content = message.get("content")
+            texts = [content] if isinstance(content, str) else [b for b in content if isinstance(b, dict)]
+            blocks += [{"type": "text", "text": t} if isinstance(t, str) else t for t in texts]
+    return {**body, "system": blocks, "messages": [m for m in messages if not _is_system_message(m)]}
+
+
+def _is_system_message(message: Any) -> bool:
+    return (
+        isinstance(message, dict)
+        and message.get("role") == "system"
+        and isinstance(message.get("content"), (str, list))
+    )
 
 
 def without_synthetic_thinking(body: dict[str, Any]) -> dict[str, Any]:
