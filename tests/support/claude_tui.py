@@ -22,7 +22,10 @@ PROMPT_MARK = "\u276f"  # the input prompt's arrow
 
 
 class ClaudeTui:
-    def __init__(self, work: Path, base_url: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, work: Path, base_url: str, extra_env: dict[str, str] | None = None, *, essential_only: bool = False
+    ) -> None:
+        """`essential_only` keeps CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC (no title, no model discovery)."""
         self.socket = f"cc-tui-{os.getpid()}-{id(self):x}"
         self.home = work / "home"
         self.project = self.home / "project"
@@ -40,8 +43,8 @@ class ClaudeTui:
             raise FileNotFoundError("claude CLI not found (set CLAUDE_BIN)")
         env = claude_env(base_url, self.home, extra_env)
         env.pop("TERM", None)
-        # As a user runs it: model discovery and the session title count as "non-essential traffic".
-        env.pop("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", None)
+        if not essential_only:  # as a user runs it: discovery and the session title are "non-essential traffic"
+            env.pop("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", None)
         exports = "".join(
             f"export {k}={shlex.quote(v)}\n" for k, v in env.items() if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)
         )

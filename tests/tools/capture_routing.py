@@ -20,11 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: `tests.support`
 
-import claude_cli
 import record_claude_code as recorder
+from tests.support import claude_cli
+from tests.support.claude_tui import ClaudeTui, wait_until
 
 OUT = Path(__file__).resolve().parents[1] / "fixtures" / "claude_code" / "routing"
 HINTS = {"CLAUDE_CODE_GATEWAY_HINT_HEADERS": "1", "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1"}
@@ -160,90 +157,28 @@ def run_print(case: Case, work: Path) -> list[Record]:
     return records
 
 
-class Tmux:
-    """An interactive ``claude`` in a tmux server of its own socket."""
-
-    def __init__(self, work: Path, base_url: str, env: dict[str, str]) -> None:
-        self.socket = f"cc-routing-{os.getpid()}"
-        home = work / "home"
-        project = home / "project"
-        project.mkdir(parents=True)
-        state = {
-            "hasCompletedOnboarding": True,
-            "lastOnboardingVersion": "2.1.332",
-            "theme": "dark",
-            "customApiKeyResponses": {"approved": ["test"], "rejected": []},
-            "projects": {str(project): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True}},
-        }
-        (home / ".claude.json").write_text(json.dumps(state), encoding="utf-8")
-        binary = claude_cli.find_claude()
-        if binary is None:
-            raise FileNotFoundError("claude CLI not found (set CLAUDE_BIN)")
-        full_env = claude_cli.claude_env(base_url, home, env)
-        full_env.pop("TERM", None)
-        # As a user runs it: model discovery and the session title are "non-essential traffic".
-        full_env.pop("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", None)
-        script = work / "run.sh"
-        exports = "".join(
-            f"export {k}={shlex.quote(v)}\n" for k, v in full_env.items() if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)
-        )
-        script.write_text(f"#!/bin/sh\n{exports}cd {shlex.quote(str(project))}\nexec {shlex.quote(str(binary))}\n")
-        script.chmod(0o755)
-        self._tmux("new-session", "-d", "-s", "cc", "-x", "200", "-y", "50", str(script))
-
-    def _tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False).stdout
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "cc")
-
-    def type(self, text: str) -> None:
-        self._tmux("send-keys", "-t", "cc", "-l", text)
-        time.sleep(1.0)  # the slash-command menu settles before Enter
-        self._tmux("send-keys", "-t", "cc", "Enter")
-
-    def keys(self, *names: str) -> None:
-        for name in names:
-            self._tmux("send-keys", "-t", "cc", name)
-            time.sleep(0.3)
-
-    def close(self) -> None:
-        self._tmux("kill-server")
-
-
-def wait(condition: Callable[[], bool], timeout: float, settle: float = 0.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            time.sleep(settle)
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def run_interactive(work: Path) -> dict[str, Record]:
     """A prompt (its title chore and main turn), `/compact`, then `/model` picking a discovered gateway model and
     one more prompt."""
     scenario = recorder.Scenario("text", models=DISCOVERED)
     with recorder.RecordingServer(work / "requests", scenario) as server:
         records = server.recorder.records
-        tui = Tmux(work, server.base_url, dict(HINTS))
+        tui = ClaudeTui(work, server.base_url, dict(HINTS))
         try:
-            if not wait(lambda: "\u276f" in tui.screen(), 30, settle=2.0):
-                raise RuntimeError("no prompt appeared:\n" + tui.screen())
+            tui.wait_for_prompt()
             tui.type("Say hello.")
-            wait(lambda: {"auxiliary", "main"} <= {request_class(r) for r in messages(records)}, 30, settle=2.0)
+            wait_until(lambda: {"auxiliary", "main"} <= {request_class(r) for r in messages(records)}, 30, settle=2.0)
             tui.type("/compact")
-            wait(lambda: any(request_class(r) == "compaction" for r in messages(records)), 30, settle=3.0)
+            wait_until(lambda: any(request_class(r) == "compaction" for r in messages(records)), 30, settle=3.0)
             tui.type("/model")
-            wait(lambda: "From gateway" in tui.screen(), 15, settle=1.0)
+            wait_until(lambda: "From gateway" in tui.screen(), 15, settle=1.0)
             option = next(line for line in tui.screen().splitlines() if "fast,fast-model" in line and "From" in line)
             position = int(option.strip().lstrip("\u276f ").split(".", 1)[0])
             tui.keys(*["Down"] * (position - 1), "Enter")
             time.sleep(2.0)
             count = len(messages(records))
             tui.type("Say hi again.")
-            wait(lambda: len(messages(records)) > count, 30, settle=2.0)
+            wait_until(lambda: len(messages(records)) > count, 30, settle=2.0)
         finally:
             tui.close()
         captured = list(records)

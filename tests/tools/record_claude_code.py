@@ -36,9 +36,7 @@ import json
 import os
 import re
 import secrets
-import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -444,11 +442,18 @@ THINKING_MODELS = ("claude-sonnet-4-20250514", "claude-sonnet-4-5-20250929", "cl
 
 
 def _cli() -> Any:
-    if str(TESTS_DIR / "support") not in sys.path:
-        sys.path.insert(0, str(TESTS_DIR / "support"))
-    import claude_cli  # type: ignore[import-not-found,unused-ignore]
+    if str(TESTS_DIR.parent) not in sys.path:  # the repository: `tests.support`
+        sys.path.insert(0, str(TESTS_DIR.parent))
+    from tests.support import claude_cli
 
     return claude_cli
+
+
+def _tui() -> Any:
+    _cli()
+    from tests.support import claude_tui
+
+    return claude_tui
 
 
 def _save_fixture(dest: Path, name: str, rec: dict[str, Any]) -> None:
@@ -502,69 +507,6 @@ def _run_print(
     return records
 
 
-class _Tmux:
-    """An interactive ``claude`` in a tmux server of its own socket (other tmux servers are untouched)."""
-
-    def __init__(self, work: Path, base_url: str) -> None:
-        self.socket = f"cc-capture-{os.getpid()}"
-        self.home = work / "home"
-        self.project = self.home / "project"
-        self.project.mkdir(parents=True)
-        # Onboarding done, the (bearer) key approved, the project directory trusted: no first-run dialogs.
-        state = {
-            "hasCompletedOnboarding": True,
-            "lastOnboardingVersion": "2.1.332",
-            "theme": "dark",
-            "customApiKeyResponses": {"approved": ["test"], "rejected": []},
-            "projects": {str(self.project): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True}},
-        }
-        (self.home / ".claude.json").write_text(json.dumps(state), encoding="utf-8")
-        cli = _cli()
-        binary = cli.find_claude()
-        if binary is None:
-            raise FileNotFoundError("claude CLI not found (set CLAUDE_BIN)")
-        env = cli.claude_env(base_url, self.home)
-        env.pop("TERM", None)
-        script = work / "run.sh"
-        script.write_text(
-            "#!/bin/sh\n"
-            + "".join(
-                f"export {k}={shlex.quote(v)}\n" for k, v in env.items() if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)
-            )
-            + f"cd {shlex.quote(str(self.project))}\nexec {shlex.quote(str(binary))}\n",
-            encoding="utf-8",
-        )
-        script.chmod(0o755)
-        self._tmux("new-session", "-d", "-s", "cc", "-x", "200", "-y", "50", str(script))
-        self.socket_path = self._tmux("display-message", "-p", "-t", "cc", "#{socket_path}").strip()
-
-    def _tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False).stdout
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "cc")
-
-    def type(self, text: str) -> None:
-        self._tmux("send-keys", "-t", "cc", "-l", text)
-        time.sleep(1.0)  # let the slash-command menu settle before Enter
-        self._tmux("send-keys", "-t", "cc", "Enter")
-
-    def close(self) -> None:
-        self._tmux("kill-server")
-        if self.socket_path:
-            Path(self.socket_path).unlink(missing_ok=True)
-
-
-def _wait(cond: Any, timeout: float, settle: float = 0.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            time.sleep(settle)
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def _run_interactive(work: Path, scenario: Scenario) -> list[dict[str, Any]]:
     """Interactive session under tmux: ``/context``, ``/model claude-haiku-4-5``, ``/model
     claude-opus-5-5``, then one prompt. Returns the recorded requests."""
@@ -574,22 +516,23 @@ def _run_interactive(work: Path, scenario: Scenario) -> list[dict[str, Any]]:
     t0 = time.monotonic()
     with RecordingServer(work / "requests", scenario) as srv:
         recs = srv.recorder.records
-        tm = _Tmux(work, srv.base_url)
+        tui = _tui()
+        tm = tui.ClaudeTui(work, srv.base_url, essential_only=True)
         try:
-            if not _wait(lambda: "\u276f" in tm.screen(), 30, settle=2.0):
+            if not tui.wait_until(lambda: tui.PROMPT_MARK in tm.screen(), 30, settle=2.0):
                 print("[interactive] no prompt appeared:\n" + tm.screen(), file=sys.stderr)
                 return list(recs)
             tm.type("/context")
-            _wait(lambda: "Context usage" in tm.screen(), 30, settle=3.0)
+            tui.wait_until(lambda: "Context usage" in tm.screen(), 30, settle=3.0)
             n = len(recs)
             tm.type("/model claude-haiku-4-5")
-            _wait(lambda: len(_messages_posts(recs[n:])) >= 1, 20, settle=1.0)
+            tui.wait_until(lambda: len(_messages_posts(recs[n:])) >= 1, 20, settle=1.0)
             n = len(recs)
             tm.type("/model claude-opus-5-5")
-            _wait(lambda: len(_messages_posts(recs[n:])) >= 1, 20, settle=1.0)
+            tui.wait_until(lambda: len(_messages_posts(recs[n:])) >= 1, 20, settle=1.0)
             n = len(recs)
             tm.type("Say hello.")
-            _wait(lambda: any(r["body"].get("stream") for r in _messages_posts(recs[n:])), 30, settle=3.0)
+            tui.wait_until(lambda: any(r["body"].get("stream") for r in _messages_posts(recs[n:])), 30, settle=3.0)
         finally:
             tm.close()
         records = list(recs)
