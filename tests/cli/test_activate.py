@@ -63,7 +63,7 @@ def test_eval_gives_the_router_environment(ccr: CcrHome) -> None:
 
     result = ccr.run("activate", env=shell_env)
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+    assert result.stderr == f"ccr: no router answers at {ccr.url}; start it with `ccr start`\n"  # not started yet
     assert all(line.startswith(("export ", "unset ")) for line in result.stdout.splitlines()), result.stdout
 
     for shell in ("bash", "sh"):
@@ -152,3 +152,16 @@ def test_unset_apikey_variable_is_a_config_error(ccr: CcrHome) -> None:
     assert result.returncode == 2
     assert "CCR_UNSET_KEY_FOR_TEST" in result.stderr
     assert result.stdout == ""
+
+
+def test_no_warning_when_the_router_answers(ccr: CcrHome) -> None:
+    ccr.write_config(_config(ccr.port))
+    stopped = ccr.run("activate")
+    assert "no router answers" in stopped.stderr
+    assert ccr.run("start").returncode == 0
+
+    running = ccr.run("activate")
+
+    assert running.returncode == 0
+    assert running.stderr == ""
+    assert running.stdout == stopped.stdout  # the same lines either way

@@ -15,7 +15,6 @@ from pathlib import Path
 from tests.support.ccr_cli import CcrHome, ccr_command, fake_provider_config, process_alive
 from tests.support.fake_upstream import ScriptedUpstream
 from tests.support.fresh_imports import SERVER_STACK, imported_of
-from tests.support.router_process import wait_for_health
 
 
 def _health(url: str) -> int:
@@ -136,12 +135,18 @@ def test_invalid_config_fails_start_without_leftovers(ccr: CcrHome, upstream: Sc
 
 
 def test_missing_config_file_says_where_to_put_one(ccr: CcrHome) -> None:
-    result = ccr.run("start")
-    assert result.returncode == 2
-    assert str(ccr.config_path) in result.stderr
-    assert "--config" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not ccr.pid_file.exists()
+    for args in (["start"], ["start", "--foreground"], ["code", "-p", "hi"], ["restart"]):
+        result = ccr.run(*args)
+        assert result.returncode == 2, args
+        assert str(ccr.config_path) in result.stderr
+        # The next step, as a command to paste: the full path of this very `ccr`.
+        assert f"Write a starter one with: {ccr_command()[0]} init\n" in result.stderr, args
+        assert "--config" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not ccr.pid_file.exists()
+    elsewhere = ccr.home / "other.json"
+    result = ccr.run("--config", str(elsewhere), "start")
+    assert f"Write a starter one with: {ccr_command()[0]} --config {elsewhere} init\n" in result.stderr
 
 
 def test_port_in_use_fails_start_with_the_port_named(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
@@ -178,11 +183,14 @@ def test_foreground_writes_and_removes_the_pid_file(ccr: CcrHome, upstream: Scri
         [*ccr_command(), "start", "--foreground"],
         env=ccr.env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for_health(ccr.url, proc=proc)
+        assert proc.stdout is not None
+        announced = proc.stdout.readline().decode()  # said once it listens: /health answers by then
+        assert announced.startswith(f"ccrouter serving at {ccr.url} (pid {proc.pid})"), announced
+        assert _health(ccr.url) == 200
         info = ccr.pid_info()
         assert info is not None and info["pid"] == proc.pid and info["foreground"] is True
         status = ccr.run("status")
@@ -200,8 +208,9 @@ def test_foreground_writes_and_removes_the_pid_file(ccr: CcrHome, upstream: Scri
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait(5)
-        assert proc.stderr is not None
+        assert proc.stderr is not None and proc.stdout is not None
         proc.stderr.close()
+        proc.stdout.close()
 
 
 def test_restart_gives_a_new_process(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
@@ -339,6 +348,10 @@ def test_port_in_use_names_the_process_holding_it(ccr: CcrHome, upstream: Script
             assert result.returncode != 0
             assert f"port {ccr.port} is already in use by pid {holder_proc.pid} ({sys.executable} -c" in result.stderr
             assert "PORT" in result.stderr and "Traceback" not in result.stderr
+            # Only the friendly message: not uvicorn's raw line too, and no "serving" for a start that fails.
+            assert "Errno 98" not in result.stderr and "ERROR:" not in result.stderr, args
+            assert result.stderr.count("\n") == 1, result.stderr
+            assert "serving" not in result.stdout, args
             assert not ccr.pid_file.exists()
             assert ccr.server_pids() == []
     finally:
@@ -358,6 +371,18 @@ def test_failed_start_prints_the_reason_and_leaves_nothing(ccr: CcrHome, upstrea
     assert not ccr.pid_file.exists()
     assert ccr.server_pids() == []
     assert "not running" in ccr.run("status").stdout
+    # ... and `ccr logs` shows it too, after the service's own lines (the service died before it could say why).
+    logs = ccr.run("logs")
+    assert logs.returncode == 0, logs.stderr
+    last = logs.stdout.splitlines()[-1]
+    assert "ERROR" in last and "start failed" in last and "cannot assign requested address" in last.lower()
+    assert "service-stderr.log" in last
+
+
+def test_a_failed_start_is_not_logged_with_log_false(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    ccr.write_config(fake_provider_config(upstream, ccr.port, HOST="192.0.2.1", APIKEY="router-key-123", LOG=False))
+    assert ccr.run("start").returncode == 1
+    assert not (ccr.home / "logs" / "ccr-router.log").exists()
 
 
 def test_no_command_writes_to_the_users_config(ccr: CcrHome, upstream: ScriptedUpstream, tmp_path: Path) -> None:

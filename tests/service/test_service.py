@@ -109,6 +109,25 @@ def test_find_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         claude_code.find_claude(None)
 
 
+def test_find_claude_reads_claude_path_from_the_environment_after_the_config(tmp_path: Path) -> None:
+    from_env, from_config = tmp_path / "claude-env", tmp_path / "claude-config"
+    for exe in (from_env, from_config):
+        exe.write_text("#!/bin/sh\n")
+        exe.chmod(0o755)
+    environ = {"CLAUDE_PATH": str(from_env)}
+    assert claude_code.find_claude(None, environ) == str(from_env)
+    assert claude_code.find_claude("", environ) == str(from_env)
+    assert claude_code.find_claude(str(from_config), environ) == str(from_config)
+    with pytest.raises(ServiceError, match="CLAUDE_PATH in the environment is 'no-such-claude-xyz'"):
+        claude_code.find_claude(None, {"CLAUDE_PATH": "no-such-claude-xyz"})
+
+
+def test_the_install_hint_names_node_22_or_a_pinned_version() -> None:
+    """On Node 20 an unpinned `npm install -g @anthropic-ai/claude-code` picks an old Claude Code."""
+    assert "Node 22 or newer" in claude_code.INSTALL_HINT
+    assert "`npm install -g @anthropic-ai/claude-code@2.1.332`" in claude_code.INSTALL_HINT
+
+
 def test_claude_code_is_asked_for_the_gateway_hints_and_model_discovery() -> None:
     env = claude_code.claude_env({}, "http://127.0.0.1:3456", "127.0.0.1", None, 600000, non_interactive=False)
     assert env["CLAUDE_CODE_GATEWAY_HINT_HEADERS"] == "1"

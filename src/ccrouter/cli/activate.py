@@ -6,7 +6,8 @@ DISABLE_COST_WARNINGS and API_TIMEOUT_MS, `export ANTHROPIC_API_KEY=""`, and `un
 the values are those of `claude_code.claude_env` (the same as `ccr code`), quoted for the shell (CCR's double
 quotes break on a `$` or `"` in an APIKEY), and the user's own ANTHROPIC_API_KEY is unset rather than emptied.
 `NON_INTERACTIVE_MODE`'s variables (TERM=dumb, CI=true, ...) are left out: they are for Claude Code's process
-only and would change how the whole shell behaves.
+only and would change how the whole shell behaves. When no router answers at the URL, a warning on stderr says so
+(the lines are printed all the same).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import click
 
 from ccrouter.cli.options import Options
 from ccrouter.service.claude_code import claude_env
-from ccrouter.service.client import client_host, service_url
+from ccrouter.service.client import client_host, health_ok, service_url
 
 if TYPE_CHECKING:
     from ccrouter.config.model import Config
@@ -61,6 +62,10 @@ def activate(options: Options) -> None:
     """Print `export` lines that route a plain `claude` through the router: eval "$(ccr activate)"."""
     config = options.load()
     click.echo("\n".join(activate_lines(config, os.environ)))
+    host = client_host(config.host, config.apikey)
+    if not health_ok(host, config.port, timeout=0.5):
+        # The lines are right anyway (the router may start later); but a `claude` run now would find no one.
+        click.echo(f"ccr: no router answers at {service_url(host, config.port)}; start it with `ccr start`", err=True)
     if sys.stdout.isatty():
         click.echo('ccr: to apply these to this shell, run: eval "$(ccr activate)"', err=True)
 

@@ -2,7 +2,9 @@
 Code.
 
 A service this command starts stops again when the last `ccr code` session ends (`service.control`); one that
-`ccr start` started keeps running.
+`ccr start` started keeps running. When the config file on disk does not load but a service runs, that service
+keeps serving the config it loaded before: `ccr code` warns and goes through it, taking what Claude Code needs
+(CLAUDE_PATH, APIKEY, ...) from the file as far as it can be read.
 """
 
 from __future__ import annotations
@@ -11,13 +13,82 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import click
 
 from ccrouter.cli.options import Options
 from ccrouter.cli.service_commands import note_other_config
+from ccrouter.errors import ConfigError
 from ccrouter.service import claude_code, code_sessions, control
 from ccrouter.service.client import client_host
+
+_DEFAULT_TIMEOUT_MS = 600_000  # config.model.DEFAULT_TIMEOUT_MS, for a file that does not load
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What `ccr code` takes from the config: where the service is, and what Claude Code gets."""
+
+    host: str
+    port: int
+    claude_path: str | None = None
+    apikey: str | None = None
+    api_timeout_ms: int = _DEFAULT_TIMEOUT_MS
+    non_interactive_mode: bool = False
+    status_line: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _settings(options: Options) -> _Settings:
+    """From the config; when it does not load but a service runs, warn and read what can be read."""
+    try:
+        config = options.load()
+    except ConfigError as exc:
+        current = control.status(options.home)
+        if not current.running or current.info is None:
+            raise
+        click.echo(
+            f"ccr: warning: the config on disk has an error: {exc}\n"
+            f"ccr: the service (pid {current.info.pid}) keeps serving the previous one; going on with it. "
+            "Fix the file and the service applies it by itself.",
+            err=True,
+        )
+        return _settings_as_written(options, current.info.host, current.info.port)
+    return _Settings(
+        host=client_host(config.host, config.apikey),
+        port=config.port,
+        claude_path=config.claude_path,
+        apikey=config.apikey,
+        api_timeout_ms=config.api_timeout_ms,
+        non_interactive_mode=config.non_interactive_mode,
+        status_line=config.status_line,
+    )
+
+
+def _settings_as_written(options: Options, host: str, port: int) -> _Settings:
+    """The file's values as written (`$VAR`s replaced where set), each ignored when it is not of its type."""
+    from ccrouter.config.light import read_config_dict
+
+    raw = read_config_dict(options.resolved_config_path())
+
+    def text(key: str) -> str | None:
+        value = raw.get(key)
+        return (os.path.expandvars(value) or None) if isinstance(value, str) else None
+
+    timeout = raw.get("API_TIMEOUT_MS")
+    non_interactive = raw.get("NON_INTERACTIVE_MODE")
+    status_line = raw.get("StatusLine")
+    return _Settings(
+        host=host,
+        port=port,
+        claude_path=text("CLAUDE_PATH"),
+        apikey=text("APIKEY"),
+        api_timeout_ms=timeout if isinstance(timeout, int) and timeout > 0 else _DEFAULT_TIMEOUT_MS,
+        non_interactive_mode=non_interactive is True or str(non_interactive).lower() in ("true", "1"),
+        status_line=status_line if isinstance(status_line, dict) else {},
+    )
 
 
 class _PassThroughCommand(click.Command):
@@ -44,11 +115,10 @@ def code(options: Options, args: tuple[str, ...]) -> None:
 
     A service this command starts stops again when the last `ccr code` session ends; one that `ccr start`
     started keeps running."""
-    config = options.load()
+    config = _settings(options)
     home = options.home
     executable = claude_code.find_claude(config.claude_path)
-    host = client_host(config.host, config.apikey)
-    info, _, session = control.start_code_session(home, options.resolved_config_path(), host, config.port)
+    info, _, session = control.start_code_session(home, options.resolved_config_path(), config.host, config.port)
     try:
         note_other_config(options, info)
         env = claude_code.claude_env(

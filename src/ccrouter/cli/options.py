@@ -6,10 +6,12 @@ never pay for it.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ccrouter.errors import ConfigError
 from ccrouter.paths import default_config_path, home_dir
 
 if TYPE_CHECKING:
@@ -29,7 +31,27 @@ class Options:
         return (self.config_path or Path(default_config_path())).expanduser().resolve()
 
     def load(self) -> Config:
-        """The validated config; raises ConfigError (which `ccr` reports with exit code 2)."""
+        """The validated config; raises ConfigError (which `ccr` reports with exit code 2). A missing file gets
+        the next step, `ccr init`, as the full command to paste."""
+        path = self.resolved_config_path()
+        if not path.exists() and not path.is_symlink():
+            raise ConfigError(self.missing_config_message(path))
         from ccrouter.config.loading import load_config
 
-        return load_config(self.resolved_config_path())
+        return load_config(path)
+
+    def missing_config_message(self, path: Path) -> str:
+        from ccrouter.service.claude_code import ccr_invocation
+
+        init = [*ccr_invocation(), *(["--config", str(path)] if self.config_path is not None else []), "init"]
+        return (
+            f"No config file at {_shown(path)}. Write a starter one with: {shlex.join(init)}\n"
+            "Then edit it (it says what each line does), and run this again. "
+            "Or point to a config of yours with `ccr --config PATH` or $CCR_HOME."
+        )
+
+
+def _shown(path: Path) -> str:
+    """`path` with the home folder as `~`, as people write it."""
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)

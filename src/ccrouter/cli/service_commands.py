@@ -1,12 +1,17 @@
 """`ccr start`, `ccr stop`, `ccr restart` and `ccr status`: the background service, through `service.control`.
 
-`ccr start --foreground` serves in this very process, so it is the one command here that imports the server.
+`ccr start --foreground` serves in this very process, so it is the one command here that imports the server. It
+says "serving" only once the service answers, and a port that is taken gets one friendly message, before uvicorn
+starts.
 """
 
 from __future__ import annotations
 
+import errno
 import signal
+import socket
 import sys
+import threading
 from types import FrameType
 from typing import NoReturn
 
@@ -15,7 +20,7 @@ import click
 from ccrouter.cli.options import Options
 from ccrouter.errors import ServiceError
 from ccrouter.service import code_sessions, control
-from ccrouter.service.client import client_host
+from ccrouter.service.client import client_host, health_ok
 from ccrouter.service.pidfile import OWNER_START, PidInfo, foreground_pid_file
 
 
@@ -52,14 +57,16 @@ def _run_foreground(options: Options) -> NoReturn:
             f"ccrouter is already running (pid {current.info.pid}) at {current.info.url}. "
             "Run `ccr stop` first to run it in the foreground."
         )
+    from ccrouter.gateway.auth import bind_host
     from ccrouter.gateway.server import serve
 
+    _check_can_listen(bind_host(config.host, config.apikey)[0], config.port)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: let that be a clean exit (with
     # the pid file removed) instead of death by signal.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     host = client_host(config.host, config.apikey)
     with foreground_pid_file(options.home, host, config.port, options.resolved_config_path()) as info:
-        click.echo(f"ccrouter serving at {info.url} (pid {info.pid}); Ctrl-C to stop.")
+        announcer = _announce_when_listening(info)
         try:
             serve(config)
         except OSError as exc:
@@ -75,7 +82,42 @@ def _run_foreground(options: Options) -> NoReturn:
             if exc.code not in (None, 0) and port_holder(config.port) is not None:
                 raise ServiceError(control.port_in_use_message(config.port)) from None
             raise
+        finally:
+            announcer.set()
     sys.exit(0)
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail with the friendly message before uvicorn starts (and prints its own raw `[Errno 98]` line) when the
+    address cannot be bound. A bind as uvicorn's (SO_REUSEADDR), closed at once: the port stays free for it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ServiceError(control.port_in_use_message(port)) from None
+            raise ServiceError(
+                f"ccrouter could not start: cannot listen on {host}:{port}: {exc.strerror or exc}. "
+                "Check HOST and PORT in the config."
+            ) from None
+
+
+def _announce_when_listening(info: PidInfo) -> threading.Event:
+    """Say "serving" once /health answers (never for a start that fails); set the returned event to give up."""
+    done = threading.Event()
+
+    def wait_and_announce() -> None:
+        while not done.is_set():
+            if health_ok(info.host, info.port, timeout=0.5):
+                if not done.is_set():
+                    click.echo(f"ccrouter serving at {info.url} (pid {info.pid}); Ctrl-C to stop.")
+                return
+            done.wait(0.05)
+
+    threading.Thread(target=wait_and_announce, name="ccr-announce", daemon=True).start()
+    return done
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:

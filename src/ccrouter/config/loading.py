@@ -81,12 +81,14 @@ def _interpolate(value: Any, environ: Mapping[str, str], key_path: str) -> Any:
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1) or match.group(2)
-            if name not in environ:
+            found = environ.get(name)
+            if not found:  # an exported but empty variable is as good as none (an empty key means "no key")
+                state = "not set" if found is None else "set but empty"
                 raise ConfigError(
-                    f"{key_path or 'config'} references ${name}, which is not set. "
+                    f"{key_path or 'config'} references ${name}, which is {state}. "
                     f"Export it (export {name}=...) before starting ccrouter, or write the value in the config."
                 )
-            return environ[name]
+            return found
 
         return _VAR.sub(replace, value)
     if isinstance(value, dict):

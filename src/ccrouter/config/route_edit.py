@@ -57,18 +57,18 @@ class RouteChange:
 
 
 class LenientEnviron(Mapping[str, str]):
-    """The environment, with unset variables read as "" (and noted): changing a route must not need the provider
-    keys exported in this shell, only in the service's."""
+    """The environment, with unset (or empty) variables read as written, `$NAME` (and noted): changing a route
+    must not need the provider keys exported in this shell, only in the service's."""
 
     def __init__(self, base: Mapping[str, str]) -> None:
         self._base = base
         self.missing: set[str] = set()
 
     def __getitem__(self, name: str) -> str:
-        if name in self._base:
+        if self._base.get(name):
             return self._base[name]
         self.missing.add(name)
-        return ""
+        return f"${name}"
 
     def __contains__(self, name: object) -> bool:
         return True
@@ -120,7 +120,7 @@ def set_route(path: Path, route: str, target: str, environ: Mapping[str, str]) -
     expected = copy.deepcopy(data)
     expected["Router"] = dict(router) if isinstance(router, dict) else {}
     expected["Router"][key] = value
-    new_text = _edited(text, key, value, expected)
+    new_text = _edited(text, key, value, expected, isinstance(router, dict) and key in router)
     if new_text is None:
         new_text = json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
         change.comments_lost = json5_edit.has_comments(text)
@@ -197,14 +197,36 @@ def _canonical_target(target: str, config: Config | None, key: str) -> str:
     return f"{provider.name},{found}"
 
 
-def _edited(text: str, key: str, value: str, expected: dict[str, Any]) -> str | None:
-    """The minimal textual edit, if it is possible and provably changes only Router[key]."""
+def _stale_placeholder(key: str) -> re.Pattern[str]:
+    """The two comment lines `ccr init` writes for a route it could not fill (`starter.render`):
+    `// Not set: <why>` and `// "<key>": "provider,model",`; stale once the route is set."""
+    return re.compile(
+        r"^([ \t]*)// Not set: [^\n]*\n[ \t]*// " + re.escape(json.dumps(key)) + r': "provider,model",[ \t]*(?:\n|\Z)',
+        re.MULTILINE,
+    )
+
+
+def _edited(text: str, key: str, value: str, expected: dict[str, Any], present: bool) -> str | None:
+    """The minimal textual edit, if it is possible and provably changes only Router[key]. A route that `ccr init`
+    left commented out (`present` False) is set where its placeholder was; the placeholder goes in any case."""
+    stale = _stale_placeholder(key)
+    candidates: list[str] = []
+    placeholder = stale.search(text)
+    if placeholder is not None and not present:
+        member = f"{placeholder.group(1)}{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n"
+        candidates.append(text[: placeholder.start()] + member + text[placeholder.end() :])
     try:
         edited = json5_edit.set_string_member(text, ("Router",), key, value)
-        if json5.loads(edited) == expected:
-            return edited
-    except (json5_edit.EditError, ValueError):
-        pass
+    except json5_edit.EditError:
+        edited = None
+    if edited is not None:
+        candidates += [stale.sub("", edited, count=1), edited]
+    for candidate in candidates:
+        try:
+            if json5.loads(candidate) == expected:
+                return candidate
+        except ValueError:
+            continue
     return None
 
 

@@ -21,14 +21,22 @@ from typing import Any
 
 from ccrouter.errors import ServiceError
 
+# Claude Code's current releases need Node 22 or newer; on Node 20 an unpinned install picks an old release.
+INSTALL_COMMAND = "npm install -g @anthropic-ai/claude-code"
+PINNED_INSTALL_COMMAND = f"{INSTALL_COMMAND}@2.1.332"
 INSTALL_HINT = (
-    "Install it with `npm install -g @anthropic-ai/claude-code`, "
-    "or set CLAUDE_PATH in the config to the claude executable."
+    f"Install it with `{INSTALL_COMMAND}` (Claude Code needs Node 22 or newer; on Node 20 pin a version: "
+    f"`{PINNED_INSTALL_COMMAND}`), or set CLAUDE_PATH (in the config, or in the environment) to the claude "
+    "executable."
 )
 
 
-def find_claude(configured: str | None) -> str:
-    """The Claude Code executable: CLAUDE_PATH from the config if set, else `claude` on PATH."""
+def find_claude(configured: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """The Claude Code executable: CLAUDE_PATH from the config if set, else the CLAUDE_PATH environment variable
+    (as CCR reads them), else `claude` on PATH."""
+    where = "in the config"
+    if not configured and environ.get("CLAUDE_PATH"):
+        configured, where = environ["CLAUDE_PATH"], "in the environment"
     if configured:
         if os.sep in configured or configured.startswith("~"):
             path = Path(configured).expanduser()
@@ -36,15 +44,16 @@ def find_claude(configured: str | None) -> str:
                 return str(path)
             problem = "is not executable" if path.is_file() else "does not exist"
             raise ServiceError(
-                f"CLAUDE_PATH is {configured!r}, which {problem}. Fix CLAUDE_PATH in the config, "
-                "or remove it to use `claude` from PATH. To install Claude Code: "
-                "`npm install -g @anthropic-ai/claude-code`.",
+                f"CLAUDE_PATH {where} is {configured!r}, which {problem}. Fix CLAUDE_PATH {where}, "
+                f"or remove it to use `claude` from PATH. {INSTALL_HINT}",
                 exit_code=127,
             )
         found = shutil.which(configured)
         if found:
             return found
-        raise ServiceError(f"CLAUDE_PATH is {configured!r}, which is not on PATH. {INSTALL_HINT}", exit_code=127)
+        raise ServiceError(
+            f"CLAUDE_PATH {where} is {configured!r}, which is not on PATH. {INSTALL_HINT}", exit_code=127
+        )
     found = shutil.which("claude")
     if found:
         return found
@@ -188,8 +197,7 @@ def run_claude(
             )
         except PermissionError:
             raise ServiceError(
-                f"{executable} cannot be run (permission denied). Make it executable, "
-                f"or point CLAUDE_PATH in the config at the claude executable. {INSTALL_HINT}",
+                f"{executable} cannot be run (permission denied). Make it executable. {INSTALL_HINT}",
                 exit_code=126,
             ) from None
         except OSError as exc:

@@ -2,7 +2,8 @@
 
 One service per `$CCR_HOME`, recorded in its pid file (`service.pidfile`). `start` spawns
 `python -m ccrouter.gateway.server` in a new session and waits for /health; `stop` ends it; `status` checks the
-pid file against the process table and /health, removing stale pid files on sight. Starts, stops and the
+pid file against the process table and /health, removing stale pid files on sight; a start that fails says why
+on stderr and in the service's JSON log (for `ccr logs`). Starts, stops and the
 `ccr code` sessions (`service.code_sessions`) are serialised by a lock file, so that two `ccr code` starting at
 once share one service and an ending session never stops a service another is starting.
 
@@ -12,6 +13,7 @@ Standard library only: the `ccr` commands that use this module must start fast.
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -19,8 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ccrouter.config.light import read_config_dict
 from ccrouter.errors import ServiceError
-from ccrouter.paths import LOCK_FILE, LOG_DIR, SERVICE_STDERR_LOG
+from ccrouter.paths import LOCK_FILE, LOG_DIR, LOG_FILE, SERVICE_STDERR_LOG, log_dir_of
 from ccrouter.service import code_sessions
 from ccrouter.service.client import health_ok
 from ccrouter.service.pidfile import (
@@ -196,7 +199,9 @@ def _spawn(home: Path, config_path: Path, host: str, port: int, timeout: float, 
     while time.monotonic() < deadline:
         if child.poll() is not None:
             remove_pid_file(home, child.pid)
-            raise ServiceError(_early_exit_message(child.returncode, _read_from(log_path, offset), port, log_path))
+            message = _early_exit_message(child.returncode, _read_from(log_path, offset), port, log_path)
+            note_failed_start(config_path, message, log_path)
+            raise ServiceError(message)
         if health_ok(host, port, timeout=0.5):
             child.returncode = 0  # detached on purpose: keep Popen from warning that it still runs
             return info
@@ -204,17 +209,38 @@ def _spawn(home: Path, config_path: Path, host: str, port: int, timeout: float, 
     terminate(child.pid, grace=5.0)
     child.wait(1)
     remove_pid_file(home, child.pid)
-    raise ServiceError(
+    message = (
         f"ccrouter did not answer {info.url}/health within {timeout:g} s and was stopped. "
         f"Its errors, if any, are in {log_path}; check HOST and PORT in {config_path}."
     )
+    note_failed_start(config_path, message, log_path)
+    raise ServiceError(message)
+
+
+def note_failed_start(config_path: Path, message: str, output: Path) -> None:
+    """Append an error line to the service's JSON log (unless LOG is false), so that `ccr logs` shows why the
+    latest background start failed: the service itself may have died before it could log anything."""
+    if read_config_dict(config_path).get("LOG") in (False, "false", "0"):
+        return
+    record = {
+        "ts": round(time.time(), 3),
+        "level": "error",
+        "msg": "start failed",
+        "reason": " ".join(message.split()),
+        "output": str(output),
+    }
+    directory = Path(log_dir_of(config_path))
+    with contextlib.suppress(OSError):
+        directory.mkdir(parents=True, exist_ok=True)
+        with (directory / LOG_FILE).open("a", encoding="utf-8") as log:
+            log.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def _early_exit_message(code: int, stderr: str, port: int, log_path: Path) -> str:
     lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("--- ccr start")]
     reason = "\n".join(lines[-10:]).strip()
     if "address already in use" in stderr.lower() or "errno 98" in stderr.lower():
-        return port_in_use_message(port) + f"\n{reason}"
+        return port_in_use_message(port)  # uvicorn's own "[Errno 98] ..." line says no more than this
     if code == 2 and reason:
         return reason.removeprefix("ccrouter: ")  # the server's config error, already phrased for people
     detail = f":\n{reason}" if reason else " without saying why."

@@ -62,12 +62,15 @@ def main(
 
 def statusline(raw: str, environ: Mapping[str, str], config_path: str | None = None) -> str:
     """The line for Claude Code's statusline JSON `raw`."""
+    if not raw.strip():
+        return "ccr: no statusline input (Claude Code sends a JSON object on stdin)"
     try:
         data = json.loads(raw)
     except ValueError:
-        data = None
+        return "ccr: the statusline input is not JSON (Claude Code sends a JSON object on stdin)"
     if not isinstance(data, dict):
-        return "ccr: no statusline input (Claude Code sends it on stdin)"
+        kind = {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(data), "a number")
+        return f"ccr: the statusline input is {kind}, not a JSON object (Claude Code sends a JSON object on stdin)"
     home = home_dir(environ)
     service = read_service(home)
     # The config the running service uses (its APIKEY is the one to send), unless `ccr --config` names one.
