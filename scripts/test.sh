@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
+cksum < pyproject.toml > .venv/.ccrouter-installed  # scripts/run.sh then finds ccrouter installed and starts offline
 
 # llama-cpp-python's OpenAI-compatible server for tests/test_llama_cpp_e2e.py. It builds from source (5-8 minutes on
 # two cores), so only when this venv lacks it; pip caches the wheel. CPU only, portable (no -march=native), and
