@@ -88,6 +88,10 @@ def test_router_list_form_entries_are_validated() -> None:
         ({"retry-after": "soon"}, None),
         ({}, None),
         ({"retry-after": "-3"}, 0.0),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "1e400"}, None),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after-ms": "inf", "retry-after": "2"}, 2.0),
     ],
 )
 def test_retry_after_forms(headers: dict[str, str], seconds: float | None) -> None:

@@ -54,6 +54,11 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
         ) from None
     except OSError as exc:
         raise ConfigError(f"Cannot read {config_path}: {exc.strerror}.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{config_path} is not UTF-8 text (byte {exc.start} cannot be read). "
+            "Save it as UTF-8 (any editor's encoding setting) and try again."
+        ) from None
     return parse_config(text, environ if environ is not None else os.environ, config_path)
 
 
@@ -69,6 +74,8 @@ def read_json5_object(text: str, where: str) -> dict[str, Any]:
         data = json5.loads(text)
     except ValueError as exc:
         raise ConfigError(f"{where} is not valid JSON5: {exc}. Fix the syntax and try again.") from None
+    except RecursionError:
+        raise ConfigError(f"{where} nests objects or arrays too deeply to read. Flatten it and try again.") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must hold a JSON object at the top level.")
     return data

@@ -177,7 +177,9 @@ class App:
                 # Load the tokenizer vocabulary off the event loop so /health answers at once.
                 asyncio.get_running_loop().run_in_executor(None, _settle if self.tune_gc else tokens.preload)
                 if self.watcher is not None:
-                    self._background.append(asyncio.create_task(self.watcher.run()))
+                    watching = asyncio.create_task(self.watcher.run())
+                    watching.add_done_callback(self._watcher_ended)
+                    self._background.append(watching)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
@@ -186,6 +188,13 @@ class App:
                 self.log.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _watcher_ended(self, task: asyncio.Task[None]) -> None:
+        """The config watcher only ends when cancelled (at shutdown); should it ever end otherwise, say so."""
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error(
+                "hot reload stopped; restart the service to apply config changes", error=repr(task.exception())
+            )
 
 
 def _headers(scope: MutableMapping[str, Any]) -> dict[str, str]:

@@ -2,10 +2,14 @@
 
 It returns `"provider,model"` to choose a target or `None` to let the configured rules decide. Whatever goes
 wrong inside it is logged and routing falls through to the rules: a bug in a user's router never fails a request.
+That covers any exception it raises (SystemExit, KeyboardInterrupt and a CancelledError of its own included: only
+the cancellation of the request itself goes on) and any answer that misbehaves (an object whose `==` or `repr`
+raises, a `str` subclass with odd methods): only an exact `str` copy of its answer leaves this module.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,20 +42,48 @@ async def ask_custom_router(
         answer = function(body, config)
         if inspect.isawaitable(answer):
             answer = await answer
-    except Exception as exc:  # the user's code may raise anything
+        if answer is None:
+            return None
+        if isinstance(answer, str):
+            choice = str.__str__(answer)  # an exact str: a subclass's own methods never run again
+            if "," in choice:
+                return choice
+            answer = choice
+        _note_unusable(answer, log, request_id)
+        return None
+    except BaseException as exc:  # the user's code may raise anything, even what ends a program
+        if isinstance(exc, asyncio.CancelledError) and _request_cancelled():
+            raise  # the client went away (or the service stops): not the router's doing
         log.warn("custom router failed; using the configured rules", request_id=request_id, error=_short(exc))
         return None
-    if answer is None or answer == "":
-        return None
-    if not isinstance(answer, str) or "," not in answer:
-        log.warn(
-            'custom router returned something other than "provider,model" or None; using the configured rules',
-            request_id=request_id,
-            returned=repr(answer)[:200],
-        )
-        return None
-    return answer
 
 
-def _short(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
+def _note_unusable(answer: object, log: Logger, request_id: str) -> None:
+    """Not a choice: an empty string means none (quietly); anything else is logged."""
+    if isinstance(answer, str) and not answer:
+        return
+    log.warn(
+        'custom router returned something other than "provider,model" or None; using the configured rules',
+        request_id=request_id,
+        returned=_safe_repr(answer),
+    )
+
+
+def _request_cancelled() -> bool:
+    """Whether the task running the request is being cancelled (rather than the router raising CancelledError)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value)[:200]
+    except Exception:
+        return f"<a {type(value).__name__} that cannot be shown>"
+
+
+def _short(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    except Exception:
+        return type(exc).__name__

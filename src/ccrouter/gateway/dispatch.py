@@ -12,6 +12,7 @@ headers and the log line report. The network is a `Transport` (the gateway's is 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -65,6 +66,9 @@ class Plan:
     targets: tuple[Target, ...]
     input_tokens: int  # the local estimate
     attempts: list[Attempt] = field(default_factory=list)
+    # The secrets of the config the request runs on, taken out of what outlives it (a cool-down's reason): a later
+    # config may no longer know them.
+    redact: Callable[[str], str] = str
 
 
 class Dispatcher:
@@ -176,7 +180,7 @@ class Dispatcher:
             attempt.status, attempt.error = exc.status, exc.message
             attempt.ms = round((self._clock() - started) * 1000, 1)
             if is_retryable(exc.status):
-                reason = f"HTTP {exc.status}: {exc.message[:300]}"
+                reason = f"HTTP {exc.status}: {plan.redact(exc.message)[:300]}"
                 seconds = self.cooldowns.failed(target.label, reason, self._clock(), config.cooldown, exc.retry_after_s)
                 if seconds and self.on_cooldown is not None:
                     self.on_cooldown(target.label, seconds, reason)
@@ -283,25 +287,44 @@ async def _provider_error(response: TransportResponse, adapter: Adapter, target:
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """`retry-after-ms` (OpenAI) or `Retry-After` in seconds or as an HTTP date; None when absent or unreadable."""
+    """`retry-after-ms` (OpenAI) or `Retry-After` in seconds or as an HTTP date; None when absent or unreadable.
+
+    A number that is not finite (`inf`, `1e400`, `nan`) is no delay at all, so it counts as absent (it would reach
+    arithmetic and the client's `retry-after`, which need a real number); a negative one means now (0)."""
     value = headers.get("retry-after-ms")
     if value is not None:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
+        milliseconds = _delay(value)
+        if milliseconds is not None:
+            return milliseconds / 1000
     value = headers.get("retry-after")
     if value is None:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    seconds = _delay(value)
+    if seconds is not None or _looks_numeric(value):
+        return seconds
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+
+
+def _delay(value: str) -> float | None:
+    """A header's finite number, at least 0; None for anything else."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return max(0.0, number) if math.isfinite(number) else None
+
+
+def _looks_numeric(value: str) -> bool:
+    """Whether a header value was meant as a number (so it is no HTTP date either)."""
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _short(attempt: Attempt) -> str:

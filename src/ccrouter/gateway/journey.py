@@ -101,7 +101,7 @@ class Gateway:
             route = routing.route(request, self.project_routes.config_for(runtime.config, request), facts)
             self._note_unused_custom_choice(facts, route, record.request_id)
             record.scenario, record.pinned = route.name, route.pinned
-            plan = Plan(request, record.request_id, route.targets, estimate, record.attempts)
+            plan = Plan(request, record.request_id, route.targets, estimate, record.attempts, runtime.redact)
             opened = await self.dispatcher.open(plan, runtime.config, runtime.adapter)
             record.served_by(opened.target)
             route_headers = route_headers_of(record)

@@ -7,20 +7,45 @@ router's APIKEY cannot reach the file even when a body or an upstream error mess
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import orjson
 
 from ccrouter.paths import LOG_FILE
+from ccrouter.providers.base import REDACTED
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
-REDACTED = "[redacted]"
+
+
+# Query parameters whose values are credentials (`?key=`, `?access_token=`, `?sig=`...), by name.
+_SECRET_PARAMETER = re.compile(r"key|token|secret|sig|pass|auth|cred", re.IGNORECASE)
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The credentials written into a URL: its userinfo (`user:password@`, and the password alone) and the values
+    of query parameters named like credentials. Other parts are left alone: redacting `?api-version=1` would only
+    blur the log."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    found = []
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and userinfo:
+        found.append(userinfo)
+        found += [unquote(piece) for piece in userinfo.split(":", 1)[1:]]
+    for name, value in parse_qsl(parts.query, keep_blank_values=False):
+        if _SECRET_PARAMETER.search(name):
+            found.append(value)
+            found.append(quote(value, safe=""))
+    return found
 
 
 class Redactor:

@@ -2,7 +2,8 @@
 
 The stream is committed (its first translated bytes are in `Opened`, see `dispatch.py`): whatever goes wrong from
 here reaches the client as an Anthropic `error` event, never as a silently truncated success, and the record says
-what went wrong (from the translator's `error`, not from its bytes).
+what went wrong (from the translator's `error`, not from its bytes). An `error` event is the stream's last: the
+client's stream ends right after it and the provider's connection is closed, so nothing more is read (or paid for).
 """
 
 from __future__ import annotations
@@ -33,15 +34,16 @@ async def relay_stream(
     await start_stream(send, route_headers)
     clock = _SendClock()
     tail = b""
+    ended = opened.ended or translator.error is not None  # an error already sent ends the stream
     if opened.first_bytes:
         record.ttft_ms = round((time.perf_counter() - started) * 1000, 3)
-        if opened.ended:
+        if ended:
             tail = opened.first_bytes
         else:
             await stream_chunk(send, opened.first_bytes)
-    keepalive = None if opened.ended else asyncio.create_task(_keepalive(send, clock, ping_interval_s))
+    keepalive = None if ended else asyncio.create_task(_keepalive(send, clock, ping_interval_s))
     try:
-        if not opened.ended:
+        if not ended:
             async for chunk in response.chunks():
                 out = translator.feed(chunk)
                 if out:
@@ -49,6 +51,8 @@ async def relay_stream(
                         record.ttft_ms = round((time.perf_counter() - started) * 1000, 3)
                     clock.last = time.monotonic()
                     await stream_chunk(send, out)
+                if translator.error is not None:  # the translator's last event: stop reading the provider
+                    break
             tail = translator.finish()
     except UpstreamError as exc:
         message = redact(exc.message)

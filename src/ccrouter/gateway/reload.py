@@ -3,12 +3,14 @@
 Requests in flight keep the runtime they started with (the gateway reads it once per request). An invalid
 change keeps the old config serving and logs the exact error. Keys that only a restart can apply (where the
 service listens, and dropping APIKEY, which would leave a non-loopback listener without a key) are refused the
-same way, with `ccr restart` named as the fix.
+same way, with `ccr restart` named as the fix. Whatever else goes wrong with one version of the file (a
+RecursionError, a MemoryError, a bug) is logged once for that version too: the watcher itself never stops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -52,17 +54,37 @@ class ConfigWatcher:
         path = gateway.runtime.config.path
         self.path = path
         self._stamp = file_stamp(path) if path else None
+        self._failed_on: FileStamp | None = None  # the file version an unexpected failure was last logged for
 
     async def run(self) -> None:
+        """Poll the file until cancelled; survives any failure of one poll (logged once per file version)."""
         if self.path is None:
             return
         while True:
             await asyncio.sleep(self.poll_s)
-            stamp = file_stamp(self.path)
-            if stamp is None or stamp == self._stamp:
-                continue  # unchanged, or mid-save (editors replace files): look again next time
-            self._stamp = stamp
-            self.reload()
+            try:
+                self.poll()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # never let one bad poll end hot reload for good
+                self._failed(exc)
+
+    def poll(self) -> None:
+        """Reload if the file changed since the last look."""
+        assert self.path is not None
+        stamp = file_stamp(self.path)
+        if stamp is None or stamp == self._stamp:
+            return  # unchanged, or mid-save (editors replace files): look again next time
+        self._stamp = stamp
+        self.reload()
+
+    def _failed(self, exc: BaseException) -> None:
+        """Log an unexpected failure, once for the file version it happened on."""
+        if self._failed_on == self._stamp:
+            return
+        self._failed_on = self._stamp
+        with contextlib.suppress(Exception):  # the log itself may be what failed (a full disk): keep watching
+            self.log.error("config watcher failed; still watching", error=f"{type(exc).__name__}: {exc}"[:1000])
 
     def reload(self) -> bool:
         """Load the file and swap it in; False (old config kept, error logged) when it cannot be used."""
@@ -76,6 +98,12 @@ class ConfigWatcher:
             self.apply(config)
         except ConfigError as exc:
             self.log.error("config change not applied; the previous config keeps serving", error=str(exc))
+            return False
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # not a config problem we know (user code may even raise SystemExit): say it
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            self.log.error("config change not applied; the previous config keeps serving", error=error)
             return False
         self.log.info(
             "config reloaded", config=str(self.path), routes={str(k): t.label for k, t in config.routes.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ccrouter.config.model import Config, Target
 from ccrouter.gateway.custom_router import RouterFunction, load_custom_router
-from ccrouter.gateway.logs import Redactor
+from ccrouter.gateway.logs import Redactor, url_secrets
 from ccrouter.providers.base import Adapter
 from ccrouter.providers.registry import make_adapter
 
@@ -17,7 +17,7 @@ class Runtime:
         self.custom_router: RouterFunction | None = (
             load_custom_router(config.custom_router_path) if config.custom_router_path else None
         )
-        self.redact = Redactor([config.apikey, *(p.api_key for p in config.providers.values())])
+        self.redact = Redactor(secrets_of(config))
         self._adapters: dict[tuple[str, str], Adapter] = {}
 
     def adapter(self, target: Target) -> Adapter:
@@ -26,3 +26,15 @@ class Runtime:
         if adapter is None:
             adapter = self._adapters[key] = make_adapter(target.provider, target.model)
         return adapter
+
+
+def secrets_of(config: Config) -> list[str | None]:
+    """Every secret `config` holds: the APIKEY, each provider's key and the credentials written into its URL, and
+    those of PROXY_URL."""
+    providers = config.providers.values()
+    return [
+        config.apikey,
+        *(p.api_key for p in providers),
+        *(secret for p in providers for secret in url_secrets(p.api_base_url)),
+        *url_secrets(config.proxy_url),
+    ]

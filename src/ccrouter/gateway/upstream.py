@@ -106,6 +106,13 @@ class Upstream(Transport):
             ) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(exc, f"from provider {provider_name!r}") from None
+        except ValueError as exc:  # aiohttp refuses the request itself: credentials both in the URL and a header
+            raise UpstreamError(
+                502,
+                f"Cannot send a request to provider {provider_name!r} ({_origin(request.url)}): {exc}. "
+                "Put the credentials either in its api_base_url or in its api_key, not both.",
+                retry_later=False,
+            ) from None
         return UpstreamResponse(response)
 
 
@@ -147,5 +154,7 @@ def _refused_on_this_machine(exc: aiohttp.ClientConnectorError) -> bool:
 
 
 def _origin(url: str) -> str:
+    """Where a URL points, for a message: scheme, host and port, without credentials, path or query."""
     scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return f"{scheme}://{authority.rpartition('@')[2]}"

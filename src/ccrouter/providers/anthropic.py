@@ -1,8 +1,9 @@
 """Anthropic-compatible providers (transformer `Anthropic`): the identity translation.
 
 The body goes on unchanged but for the model name; `anthropic-version` and `anthropic-beta` are forwarded; the
-provider's key replaces the client's. The stream is relayed byte for byte while an SSE decoder watches it for
-usage and for a proper ending, so a cut stream still ends in an error the client can see.
+provider's key replaces the client's. The stream is relayed byte for byte (but for the provider's key, should it
+quote it back) while an SSE decoder watches it for usage and for a proper ending, so a cut stream still ends in an
+error the client can see.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import orjson
 
 from ccrouter.config.model import Provider
 from ccrouter.providers.base import (
+    REDACTED,
     Credentials,
     ForwardRequest,
     Reply,
@@ -22,6 +24,7 @@ from ccrouter.providers.base import (
     Usage,
     json_object,
     provider_error_text,
+    redact_key,
     reply_json,
 )
 from ccrouter.providers.stream_events import CUT_SHORT
@@ -29,6 +32,7 @@ from ccrouter.sse import SSEDecoder, encode_event
 
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
 SYNTHETIC_THINKING_PREFIX = "ccrouter-"  # every thinking signature ccrouter makes starts so
+REDACTED_KEY = REDACTED.encode()
 
 
 def messages_url(api_base_url: str) -> str:
@@ -52,6 +56,7 @@ class AnthropicAdapter:
         # Claude Code sends `role: "system"` messages that only Anthropic's own API accepts; other Anthropic-format
         # servers answer 422, so they get those notes in the system prompt instead.
         self._system_messages_allowed = urlsplit(self._url).hostname == ANTHROPIC_API_HOST
+        self._api_key = provider.api_key
         self._auth_header = ("x-api-key", provider.api_key) if provider.api_key else None
         for use in provider.transformers:
             if use.name == "anthropic" and use.options and use.options.get("UseBearer"):
@@ -80,10 +85,10 @@ class AnthropicAdapter:
         return Reply(message, usage, stop_reason if isinstance(stop_reason, str) else None, raw=payload)
 
     def stream_translator(self, ctx: RequestContext) -> AnthropicStreamRelay:
-        return AnthropicStreamRelay()
+        return AnthropicStreamRelay(self._api_key)
 
     def error_message(self, status: int, payload: bytes) -> str:
-        return provider_error_text(payload)
+        return redact_key(provider_error_text(payload), self._api_key)
 
 
 def with_system_messages_in_system(body: dict[str, Any]) -> dict[str, Any]:
@@ -140,29 +145,46 @@ def _is_synthetic_thinking(block: Any) -> bool:
 
 
 class AnthropicStreamRelay:
-    """Relays the provider's SSE unchanged, noting usage, stop reason, and whether (and how) the stream ended."""
+    """Relays the provider's SSE unchanged, noting usage, stop reason, and whether (and how) the stream ended.
 
-    def __init__(self) -> None:
+    With a provider key (`api_key`), the key is replaced wherever the provider quotes it (an error event that
+    echoes the request's headers). A key never spans a line, so the relay holds back the unfinished last line of
+    each read until its end arrives: the client could not use half a line anyway."""
+
+    def __init__(self, api_key: str | None = None) -> None:
         self.usage = Usage()
         self.stop_reason: str | None = None
         self.error: StreamFailure | None = None
         self._decoder = SSEDecoder()
         self._ended = False
         self._quiet = True  # no event seen yet
+        self._key = api_key.encode() if api_key and len(api_key) >= 8 else None  # as `redact_key` decides
+        self._api_key = api_key
+        self._partial = b""  # the unfinished last line held back (only with a key)
 
     def feed(self, chunk: bytes) -> bytes:
         for event in self._decoder.feed(chunk):
             self._observe(event.event, event.data)
-        return chunk
+        if self._key is None:
+            return chunk
+        data = self._partial + chunk if self._partial else chunk
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        self._partial = data[cut:]
+        return self._redacted(data[:cut])
 
     def finish(self) -> bytes:
         for event in self._decoder.close():
             self._observe(event.event, event.data)
+        held, self._partial = self._redacted(self._partial), b""
         if self._ended:
-            return b""
+            return held
         self._ended = True
         self.error = StreamFailure("api_error", CUT_SHORT, at_start=self._quiet)
-        return encode_event("error", {"type": "error", "error": {"type": "api_error", "message": CUT_SHORT}})
+        return held + encode_event("error", {"type": "error", "error": {"type": "api_error", "message": CUT_SHORT}})
+
+    def _redacted(self, data: bytes) -> bytes:
+        key = self._key
+        return data.replace(key, REDACTED_KEY) if key is not None and key in data else data
 
     def _observe(self, name: str | None, data: str) -> None:
         quiet, self._quiet = self._quiet, False
@@ -171,7 +193,8 @@ class AnthropicStreamRelay:
             return
         if name == "error":
             self._ended = True
-            self.error = StreamFailure.of_event(_json(data), at_start=quiet)
+            failure = StreamFailure.of_event(_json(data), at_start=quiet)
+            self.error = StreamFailure(failure.error_type, redact_key(failure.message, self._api_key), failure.at_start)
             return
         if name not in ("message_start", "message_delta"):
             return

@@ -203,9 +203,12 @@ def new_id() -> str:
     return uuid4().hex[:24]
 
 
+REDACTED = "[redacted]"  # what stands in for a secret wherever one is removed
+
+
 def redact_key(text: str, key: str | None) -> str:
     """`text` with the provider's API key replaced (a provider may quote it back in an error)."""
-    return text.replace(key, "[redacted]") if key and len(key) >= 8 and key in text else text
+    return text.replace(key, REDACTED) if key and len(key) >= 8 and key in text else text
 
 
 def reply_json(payload: bytes) -> Any:

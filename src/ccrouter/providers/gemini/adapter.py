@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -128,7 +129,9 @@ class GeminiAdapter:
         return Reply(message, Usage(**message["usage"]), message["stop_reason"])
 
     def stream_translator(self, ctx: RequestContext) -> GeminiStreamTranslator:
-        return GeminiStreamTranslator(GeminiStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id))
+        redact = partial(redact_key, key=self._api_key)
+        state = GeminiStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id, redact=redact)
+        return GeminiStreamTranslator(state)
 
     def error_message(self, status: int, payload: bytes) -> str:
         return redact_key(gemini_error_text(payload), self._api_key)

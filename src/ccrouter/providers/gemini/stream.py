@@ -34,8 +34,16 @@ from ccrouter.sse import SSEEvent
 class GeminiStreamState:
     """Feed it parsed chunks; it returns Anthropic `(event name, event data)` pairs."""
 
-    def __init__(self, model: str, input_tokens: int, *, make_id: Callable[[], str] = new_id) -> None:
+    def __init__(
+        self,
+        model: str,
+        input_tokens: int,
+        *,
+        make_id: Callable[[], str] = new_id,
+        redact: Callable[[str], str] = str,
+    ) -> None:
         self.model = model
+        self._redact = redact  # applied to error messages, which may quote the provider (and its key)
         self.usage = Usage(input_tokens=input_tokens)
         self.stop_reason: str | None = None
         self.ended = False
@@ -102,7 +110,7 @@ class GeminiStreamState:
             return []
         out = self.flush()
         self.ended = True
-        return [*out, ("error", error_body(error_type, message))]
+        return [*out, ("error", error_body(error_type, self._redact(message)))]
 
     def _start(self, response_id: Any, out: list[Event]) -> None:
         self._started = True

@@ -7,6 +7,7 @@ binds them to a provider: endpoint URL, headers, SSE framing and error text.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -104,7 +105,8 @@ class OpenAIChatAdapter:
         return Reply(message, usage, message["stop_reason"])
 
     def stream_translator(self, ctx: RequestContext) -> ChatStreamTranslator:
-        state = ChatStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id)
+        redact = partial(redact_key, key=self._api_key)
+        state = ChatStreamState(ctx.target.model, ctx.input_tokens, make_id=self._make_id, redact=redact)
         return ChatStreamTranslator(self._tweaks.stream_state(state) if self._tweaks.stream else state)
 
     def error_message(self, status: int, payload: bytes) -> str:

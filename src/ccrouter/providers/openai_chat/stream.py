@@ -115,8 +115,10 @@ class ChatStreamState:
         *,
         make_id: Callable[[], str] = new_id,
         signature: str = SYNTHETIC_THINKING_SIGNATURE,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self.model = model
+        self._redact = redact  # applied to error messages, which may quote the provider (and its key)
         self.usage = Usage(input_tokens=input_tokens)
         self.stop_reason: str | None = None
         self.ended = False  # finished or failed: further input is ignored
@@ -212,7 +214,7 @@ class ChatStreamState:
         if self.ended:
             return []
         self.ended = True
-        return [("error", error_body(error_type, message))]
+        return [("error", error_body(error_type, self._redact(message)))]
 
     # -- chunks -------------------------------------------------------------------------------------------
 
