@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ccrouter.config.loading import parse_config
-from ccrouter.config.model import Config
+from ccrouter.config.model import Config, Provider, Target
 from ccrouter.config.scenarios import Scenario
 from ccrouter.errors import RoutingError
 from ccrouter.gateway.records import RequestRecord
@@ -218,13 +218,18 @@ def test_custom_router_choice_wins_and_unknown_choice_falls_through(config: Conf
 
 
 def test_a_pin_keeps_the_turn_on_its_target_while_it_fits(config: Config) -> None:
-    pin = Pin("main,m-think", "think")
+    target = config.resolve("main,m-think")
+    assert target is not None
+    pin = Pin(target, "think")
     pinned = decide(config, body(), pin=pin)
     assert (pinned.name, pinned.primary.label, pinned.pinned) == ("think", "main,m-think", True)
     assert [t.label for t in pinned.targets] == ["main,m-think", "search,web", "main,m-default"]  # think's fallbacks
     assert chosen(config, body(), pin=pin, tokens=5000) == ("longContext", "main,m-long")  # it outgrew the model
     assert chosen(config, body(model="local,small"), pin=pin) == ("explicit", "Local,small")  # the user's choice wins
-    assert chosen(config, body(), pin=Pin("gone,model", "think")) == ("default", "main,m-default")  # not configured
+    gone = Target(Provider("gone", "http://127.0.0.1:9/v1", None, ("model",)), "model")
+    assert chosen(config, body(), pin=Pin(gone, "think")) == ("default", "main,m-default")  # no longer configured
+    reloaded = parse_config(json.dumps(CONFIG), {})  # the same routes from a new config: the pin still holds
+    assert chosen(reloaded, body(), pin=pin) == ("think", "main,m-think")
     off = parse_config(json.dumps({**CONFIG, "Router": {**CONFIG["Router"], "pinTurns": False}}), {})
     assert chosen(off, body(), pin=pin) == ("default", "main,m-default")
 

@@ -13,7 +13,7 @@ import pytest
 
 from ccrouter.config.loading import parse_config
 from ccrouter.config.model import Config
-from ccrouter.gateway.records import RequestRecord
+from ccrouter.gateway.records import Attempt, RequestRecord
 from ccrouter.gateway.request import MessagesRequest
 from ccrouter.gateway.request_kind import RequestClass, default_effort, kind_of, think_signals
 from ccrouter.gateway.routing import Facts, Route, route
@@ -139,6 +139,9 @@ def test_a_tool_loop_stays_on_the_target_of_its_first_request(config: Config, hi
     request = MessagesRequest(first, first_headers)
     served = RequestRecord("r1", 0.0, session_id=request.session_id, scenario="think", provider="fast")
     served.model, served.status, served.turn = "fast-model", 200, turn_key(request, kind_of(request))
+    fast = config.resolve("fast,fast-model")
+    assert fast is not None
+    served.attempts = [Attempt(config.routes["think"], 503), Attempt(fast, 200)]  # think's target had failed
     pins(served)
     followup, headers = capture("tool_loop.followup", hints)
     chosen = decide(config, followup, headers, pins)

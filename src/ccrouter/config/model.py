@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -74,8 +75,9 @@ class Target:
     provider: Provider
     model: str
 
-    @property
+    @cached_property
     def label(self) -> str:
+        """ "provider,model": also what routing compares targets by (cheaper than comparing whole providers)."""
         return f"{self.provider.name},{self.model}"
 
 

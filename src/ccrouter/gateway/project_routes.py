@@ -45,7 +45,8 @@ class ProjectRoutes:
     def __init__(self, log: Logger, clock: Callable[[], float] = time.monotonic) -> None:
         self.log = log
         self._clock = clock
-        self._home: Path | None = None
+        self._config: Config | None = None  # the config `_home` was read from
+        self._home = Path()
         self._folders: frozenset[str] = frozenset()
         self._listed_at = float("-inf")
         self._stamps: dict[Path, tuple[float, Stamp]] = {}  # path -> (when looked at, its stamp then)
@@ -54,9 +55,11 @@ class ProjectRoutes:
 
     def config_for(self, config: Config, request: MessagesRequest) -> Config:
         """`config` with the request's project and session routes applied (itself when there are none)."""
-        home = config.home
-        if not self._has_folders(home) or request.project is None:
+        if config is not self._config:  # a reload: look at the (maybe new) home at once
+            self._config, self._home, self._listed_at = config, config.home, float("-inf")
+        if not self._has_folders() or request.project is None:
             return config
+        home = self._home
         folder = project_folder(request.project)
         if folder not in self._folders:
             return config
@@ -91,12 +94,12 @@ class ProjectRoutes:
                 )
             return config
 
-    def _has_folders(self, home: Path) -> bool:
+    def _has_folders(self) -> bool:
         now = self._clock()
-        if home != self._home or now - self._listed_at >= REFRESH_S:
-            self._home, self._listed_at = home, now
+        if now - self._listed_at >= REFRESH_S:
+            self._listed_at = now
             try:
-                with os.scandir(home) as entries:
+                with os.scandir(self._home) as entries:
                     self._folders = frozenset(e.name for e in entries if e.name.startswith("-") and e.is_dir())
             except OSError:
                 self._folders = frozenset()

@@ -73,7 +73,7 @@ def route(request: MessagesRequest, config: Config, facts: Facts) -> Route:
     if explicit is not None:  # as CCR 2.x: the default route's fallbacks stand behind an explicit choice too
         target = _explicit(explicit, config)
         fallbacks = config.fallback.get(Scenario.DEFAULT, ())
-        return Route(Scenario.EXPLICIT, (target, *(t for t in fallbacks if t != target)))
+        return Route(Scenario.EXPLICIT, _with_fallbacks(target, fallbacks))
 
     long_context = _long_context(config, facts)
     pinned = _pinned(config, facts, long_context)
@@ -125,7 +125,7 @@ def _scenario_route(config: Config, scenario: Scenario) -> Route:
             'Set Router.default to "provider,model" in your config.'
         )
     fallbacks = config.fallback.get(scenario, ())
-    return Route(scenario, (target, *(t for t in fallbacks if t != target)))
+    return Route(scenario, _with_fallbacks(target, fallbacks))
 
 
 def _long_context(config: Config, facts: Facts) -> bool:
@@ -140,7 +140,9 @@ def _pinned(config: Config, facts: Facts, long_context: bool) -> Route | None:
     pin = facts.pin
     if pin is None or not config.pin_turns:
         return None
-    target = config.resolve(pin.target)
+    target: Target | None = pin.target
+    if config.provider(pin.target.provider.name) is not pin.target.provider:  # the config changed since
+        target = config.resolve(pin.target.label)
     if target is None:
         return None
     try:
@@ -149,8 +151,13 @@ def _pinned(config: Config, facts: Facts, long_context: bool) -> Route | None:
         scenario = Scenario.DEFAULT
     if long_context and scenario is not Scenario.LONG_CONTEXT:
         return None  # the conversation outgrew the turn's model
-    fallbacks = config.fallback.get(scenario, ()) if config.routes.get(scenario) == target else ()
-    return Route(scenario, (target, *(t for t in fallbacks if t != target)), pin.scenario, pinned=True)
+    route_target = config.routes.get(scenario)
+    fallbacks = config.fallback.get(scenario, ()) if route_target and route_target.label == target.label else ()
+    return Route(scenario, _with_fallbacks(target, fallbacks), pin.scenario, pinned=True)
+
+
+def _with_fallbacks(target: Target, fallbacks: tuple[Target, ...]) -> tuple[Target, ...]:
+    return (target, *(t for t in fallbacks if t.label != target.label))
 
 
 def _is_haiku(model: str) -> bool:

@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from ccrouter.config.model import Target
 from ccrouter.gateway.records import RequestRecord
 from ccrouter.gateway.request import MessagesRequest
 from ccrouter.gateway.request_kind import RequestClass, RequestKind
@@ -21,7 +22,7 @@ from ccrouter.recent import Recent
 
 @dataclass(frozen=True, slots=True)
 class Pin:
-    target: str  # "provider,model" that served the turn
+    target: Target  # what served the turn (from the config that request ran on)
     scenario: str  # the route name the turn's first request took (`x-ccr-route`)
 
 
@@ -60,8 +61,8 @@ class TurnPins:
         self._pins: Recent[Pin] = Recent(capacity)
 
     def __call__(self, record: RequestRecord) -> None:
-        if record.turn is not None and record.status < 400 and record.provider is not None and record.scenario:
-            self._pins.put(record.turn, Pin(f"{record.provider},{record.model}", record.scenario))
+        if record.turn is not None and record.status < 400 and record.attempts and record.scenario:
+            self._pins.put(record.turn, Pin(record.attempts[-1].target, record.scenario))
 
     def get(self, key: str | None) -> Pin | None:
         return self._pins.get(key) if key is not None else None
