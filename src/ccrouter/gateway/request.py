@@ -47,7 +47,7 @@ class ClaudeCodeHints:
 class MessagesRequest:
     """One `/v1/messages` request: its body (valid in the fields the gateway relies on) and what it says."""
 
-    __slots__ = ("_project", "body", "headers", "hints", "model", "session_id", "stream")
+    __slots__ = ("_cache_key", "_project", "body", "headers", "hints", "model", "session_id", "stream")
 
     def __init__(self, body: dict[str, Any], headers: Mapping[str, str]) -> None:
         """`body` must have passed `check_messages_body`; `headers` have lower-case names."""
@@ -58,6 +58,7 @@ class MessagesRequest:
         self.session_id = session_id_of(body, headers)
         self.hints = ClaudeCodeHints.of(headers)
         self._project: str | bool | None = False  # False until looked up
+        self._cache_key: str | bool | None = False
 
     @classmethod
     def parse(cls, raw: bytes, headers: Mapping[str, str]) -> MessagesRequest:
@@ -67,10 +68,13 @@ class MessagesRequest:
     @property
     def cache_key(self) -> str | None:
         """A stable key for the session's prompt cache at providers that take one: the session id, hashed (the
-        provider learns that requests belong together, not Claude Code's id)."""
-        if self.session_id is None:
-            return None
-        return "ccr-" + hashlib.blake2b(self.session_id.encode(), digest_size=12).hexdigest()
+        provider learns that requests belong together, not Claude Code's id). Worked out once per request."""
+        if self._cache_key is False:
+            sid = self.session_id
+            self._cache_key = (
+                None if sid is None else "ccr-" + hashlib.blake2b(sid.encode(), digest_size=12).hexdigest()
+            )
+        return self._cache_key if isinstance(self._cache_key, str) else None
 
     @property
     def project(self) -> str | None:

@@ -137,8 +137,15 @@ def _is_compaction(body: dict[str, Any]) -> bool:
     if not isinstance(last, dict) or last.get("role") != "user":
         return False
     content = last.get("content")
-    texts = [content] if isinstance(content, str) else _block_texts(content)
-    return any(text.startswith(COMPACTION_OPENING) and COMPACTION_TASK in text for text in texts)
+    if isinstance(content, str):
+        return content.startswith(COMPACTION_OPENING) and COMPACTION_TASK in content
+    return isinstance(content, list) and any(
+        isinstance(b, dict)
+        and isinstance(b.get("text"), str)
+        and b["text"].startswith(COMPACTION_OPENING)
+        and COMPACTION_TASK in b["text"]
+        for b in content
+    )
 
 
 def _system_message_texts(body: dict[str, Any]) -> list[str]:

@@ -27,7 +27,7 @@ def take_subagent_tag(body: dict[str, Any]) -> str | None:
         text = block.get("text") if isinstance(block, dict) else None
         if not isinstance(text, str):
             continue
-        start = len(text) - len(text.lstrip())
+        start = len(text) - len(text.lstrip()) if text[:1].isspace() else 0  # (no copy of a long prompt)
         if not text.startswith(SUBAGENT_OPEN, start):
             continue
         end = text.find(SUBAGENT_CLOSE, start)
