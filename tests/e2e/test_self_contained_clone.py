@@ -1,5 +1,5 @@
 """The repository stands on its own: a fresh `git clone` of it, in a temporary folder with nothing beside it (no
-`../shared`, no `node_modules`, no `.venv`), passes the inner loop (`pytest -m "not e2e and not process"`).
+`shared/` folder, no `node_modules`, no `.venv`), passes the inner loop (`pytest -m "not e2e and not process"`).
 
 It runs with this venv's Python, `PYTHONPATH` pointing at the clone's `src`, so that the clone's code and tests
 are the ones tested (checked first), not this working tree's. `git clone` copies what is committed: with a dirty
