@@ -27,7 +27,7 @@ from ccrouter.config.model import (
     TransformerPlugin,
     TransformerUse,
 )
-from ccrouter.config.policy import cooldown_policy, max_body_bytes, retry_policy
+from ccrouter.config.policy import connection_limits, cooldown_policy, max_body_bytes, retry_policy
 from ccrouter.config.router_section import router_section, target_of, unique_targets
 from ccrouter.config.scalars import read_bool, read_text, read_typed, read_whole_number
 from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
@@ -142,6 +142,7 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
         retry=retry_policy(data),
         cooldown=cooldown_policy(data),
         max_body_bytes=max_body_bytes(data),
+        limits=connection_limits(data),
         ping_interval_ms=read_whole_number(
             data, "PING_INTERVAL_MS", DEFAULT_PING_INTERVAL_MS, minimum=1, unit="milliseconds"
         ),

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ccrouter.config.policy import DEFAULT_MAX_BODY_MB, CooldownPolicy, RetryPolicy
+from ccrouter.config.policy import DEFAULT_MAX_BODY_MB, ConnectionLimits, CooldownPolicy, RetryPolicy
 from ccrouter.config.scenarios import THINK_SIGNALS
 from ccrouter.config.transformers import DEFAULT_WIRE_FORMAT, selects_wire_format
 from ccrouter.paths import home_dir
@@ -106,6 +106,7 @@ class Config:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cooldown: CooldownPolicy = field(default_factory=CooldownPolicy)
     max_body_bytes: int = DEFAULT_MAX_BODY_MB * 1024 * 1024
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     ping_interval_ms: int = DEFAULT_PING_INTERVAL_MS  # a streamed reply's keep-alive ping while the provider is silent
     raw: Mapping[str, Any] = field(default_factory=dict)  # interpolated, for custom routers
     path: Path | None = None

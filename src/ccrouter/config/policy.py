@@ -7,6 +7,8 @@ Claude Code:
                  "attempt_timeout_ms": 0}
     "COOLDOWN": {"failures": 3, "window_ms": 60000, "duration_ms": 60000, "max_duration_ms": 300000}
     "MAX_REQUEST_BODY_MB": 64
+    "LIMITS":   {"max_header_bytes": 65536, "header_timeout_ms": 10000, "body_timeout_ms": 60000,
+                 "idle_timeout_ms": 75000, "max_connections": 0}
 """
 
 from __future__ import annotations
@@ -43,6 +45,20 @@ class CooldownPolicy:
     max_duration_ms: int = 300_000
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """What one client connection may take before the router closes it: header bytes (431), time to send the
+    headers and the body (408), time with no request at all, and how many connections are held at once (0: as
+    many as the file-descriptor limit allows, two descriptors each; past that the longest-idle one is closed,
+    or a 503 when none is idle)."""
+
+    max_header_bytes: int = 65_536  # Claude Code sends about 1.5 KB
+    header_timeout_ms: int = 10_000  # from a request's first byte to the end of its headers
+    body_timeout_ms: int = 60_000  # from the end of the headers to the end of the body
+    idle_timeout_ms: int = 75_000  # a connection with no request in progress
+    max_connections: int = 0
+
+
 DEFAULT_MAX_BODY_MB = 64
 
 
@@ -57,12 +73,22 @@ def cooldown_policy(data: Mapping[str, Any]) -> CooldownPolicy:
     return policy
 
 
+def connection_limits(data: Mapping[str, Any]) -> ConnectionLimits:
+    limits = ConnectionLimits(**_fields(data, "LIMITS", ConnectionLimits()))
+    for name in ("max_header_bytes", "header_timeout_ms", "body_timeout_ms", "idle_timeout_ms"):
+        if getattr(limits, name) < 1:
+            raise ConfigError(f"LIMITS.{name} must be 1 or more (0 would refuse every request).")
+    return limits
+
+
 def max_body_bytes(data: Mapping[str, Any]) -> int:
     megabytes = read_positive_number(data, "MAX_REQUEST_BODY_MB", DEFAULT_MAX_BODY_MB, unit="megabytes")
     return int(megabytes * 1024 * 1024)
 
 
-def _fields(data: Mapping[str, Any], key: str, defaults: RetryPolicy | CooldownPolicy) -> dict[str, int]:
+def _fields(
+    data: Mapping[str, Any], key: str, defaults: RetryPolicy | CooldownPolicy | ConnectionLimits
+) -> dict[str, int]:
     known = defaults.__slots__
     example = "{" + ", ".join(f'"{name}": {getattr(defaults, name)}' for name in known) + "}"
     block: dict[str, Any] = read_typed(data, key, dict, {}, like=example)

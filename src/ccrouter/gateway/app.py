@@ -14,6 +14,7 @@ from typing import Any
 from ccrouter import tokens
 from ccrouter.errors import GatewayError
 from ccrouter.gateway.auth import check_api_key, check_origin
+from ccrouter.gateway.connections import ConnectionGauge
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import Logger
 from ccrouter.gateway.model_list import models_page
@@ -35,12 +36,14 @@ class App:
         watcher: ConfigWatcher | None = None,
         *,
         tune_gc: bool = True,
+        gauge: ConnectionGauge | None = None,
     ) -> None:
         self.gateway = gateway
         self.upstream = upstream
         self.log = log
         self.watcher = watcher
         self.tune_gc = tune_gc  # off where the app is not alone in its process (tests serving many apps)
+        self.gauge = gauge  # open and most connections, when served by connections.py's protocol
         self._background: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -68,7 +71,7 @@ class App:
             else:
                 await send_error(send, _not_found(method, path))
         elif path == "/health" and method in ("GET", "HEAD"):
-            await send_json(send, 200, {"status": "ok"})
+            await send_json(send, 200, self._health())
         elif method == "GET" and path == MODELS_PATH:
             await self._models(scope, send)
         elif method == "GET" and path == COOLDOWNS_PATH:
@@ -93,6 +96,12 @@ class App:
             )
             return
         await send_json(send, 200, activity.as_dict())
+
+    def _health(self) -> dict[str, Any]:
+        """Alive, and how many client connections are open of the most it holds (`ccr status` shows them)."""
+        if self.gauge is None:
+            return {"status": "ok"}
+        return {"status": "ok", "connections": {"open": self.gauge.open, "max": self.gauge.capacity}}
 
     async def _models(self, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /v1/models: the routes and models Claude Code's `/model` offers (model discovery)."""

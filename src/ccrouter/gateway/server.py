@@ -14,6 +14,7 @@ from ccrouter.config.model import Config
 from ccrouter.errors import ConfigError
 from ccrouter.gateway.app import App
 from ccrouter.gateway.auth import bind_host
+from ccrouter.gateway.connections import ConnectionGauge, connection_capacity, guarded_protocol, raise_fd_limit
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import Logger
 from ccrouter.gateway.reload import ConfigWatcher
@@ -22,37 +23,47 @@ from ccrouter.gateway.upstream import Upstream
 from ccrouter.paths import LOG_DIR
 
 
-def build_app(config: Config, ping_interval_s: float | None = None, *, tune_gc: bool = True) -> App:
+def build_app(
+    config: Config, ping_interval_s: float | None = None, *, tune_gc: bool = True, gauge: ConnectionGauge | None = None
+) -> App:
     """The whole service for `config`: gateway, network client, log and config watcher (started by its lifespan).
     `ping_interval_s` overrides the config's PING_INTERVAL_MS; `tune_gc` tunes the garbage collector for a process
-    that serves nothing else."""
+    that serves nothing else; `gauge` counts the open connections for `ccr status`."""
     if ping_interval_s is None:
         ping_interval_s = config.ping_interval_ms / 1000
     runtime = Runtime(config)
     log = Logger(config.home / LOG_DIR if config.log else None, config.log_level, runtime.redact, echo=sys.stderr)
     upstream = Upstream()
     gateway = Gateway(runtime, upstream, log, ping_interval_s=ping_interval_s)
-    return App(gateway, upstream, log, ConfigWatcher(gateway, log), tune_gc=tune_gc)
+    return App(gateway, upstream, log, ConfigWatcher(gateway, log), tune_gc=tune_gc, gauge=gauge)
 
 
 def serve(config: Config, host: str | None = None, port: int | None = None) -> None:
     import uvicorn
 
     listen_host, warning = bind_host(host or config.host, config.apikey)
-    app = build_app(config)
+    fd_limit = raise_fd_limit()
+    gauge = ConnectionGauge(capacity=connection_capacity(config.limits, fd_limit))
+    app = build_app(config, gauge=gauge)
     if warning:
         app.log.warn(warning)
-    app.log.info("starting", host=listen_host, port=port or config.port, config=str(config.path))
+    app.log.info(
+        "starting",
+        host=listen_host,
+        port=port or config.port,
+        config=str(config.path),
+        max_connections=gauge.capacity,
+        open_files_limit=fd_limit,
+    )
     uvicorn.run(
         app,
         host=listen_host,
         port=port or config.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(config.limits, gauge),
         lifespan="on",
         access_log=False,
         log_level="warning",
-        timeout_keep_alive=75,
         server_header=False,
         date_header=False,
         proxy_headers=False,  # no proxy in front of a local router: skip uvicorn's per-request middleware
