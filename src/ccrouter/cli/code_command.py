@@ -5,6 +5,10 @@ A service this command starts stops again when the last `ccr code` session ends 
 `ccr start` started keeps running. When the config file on disk does not load but a service runs, that service
 keeps serving the config it loaded before: `ccr code` warns and goes through it, taking what Claude Code needs
 (CLAUDE_PATH, APIKEY, ...) from the file as far as it can be read.
+
+While the service starts, the hosts of the default route's providers (its target and fallbacks) are tried with a
+TCP connect (`service.reachability`); when none accepts one, a warning says so before Claude Code starts, instead
+of Claude Code's first request failing minutes later.
 """
 
 from __future__ import annotations
@@ -15,17 +19,22 @@ import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ccrouter.cli.options import Options
 from ccrouter.cli.service_commands import note_other_config
+from ccrouter.config.scenarios import Scenario
 from ccrouter.errors import ConfigError
-from ccrouter.service import claude_code, code_sessions, control
+from ccrouter.service import claude_code, code_sessions, control, reachability
 from ccrouter.service.client import client_host
 
+if TYPE_CHECKING:
+    from ccrouter.config.model import Config
+
 _DEFAULT_TIMEOUT_MS = 600_000  # config.model.DEFAULT_TIMEOUT_MS, for a file that does not load
+_PROBE_SECONDS = 2.0  # the most the reachability check of the default route may take, service start included
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,10 @@ class _Settings:
     api_timeout_ms: int = _DEFAULT_TIMEOUT_MS
     non_interactive_mode: bool = False
     status_line: Mapping[str, Any] = field(default_factory=dict)
+    # The default route's targets, then its fallbacks: ("provider,model", api_base_url); none when the file does
+    # not load (the service serves a config this command cannot see).
+    default_route: tuple[tuple[str, str], ...] = ()
+    proxy_url: str | None = None
 
 
 def _settings(options: Options) -> _Settings:
@@ -64,7 +77,16 @@ def _settings(options: Options) -> _Settings:
         api_timeout_ms=config.api_timeout_ms,
         non_interactive_mode=config.non_interactive_mode,
         status_line=config.status_line,
+        default_route=_default_route(config),
+        proxy_url=config.proxy_url,
     )
+
+
+def _default_route(config: Config) -> tuple[tuple[str, str], ...]:
+    """The default route's target and its fallbacks, each once, as ("provider,model", api_base_url)."""
+    first = config.routes.get(Scenario.DEFAULT)
+    targets = [*([first] if first is not None else []), *config.fallback.get(Scenario.DEFAULT, ())]
+    return tuple(dict.fromkeys((target.label, target.provider.api_base_url) for target in targets))
 
 
 def _settings_as_written(options: Options, host: str, port: int) -> _Settings:
@@ -89,6 +111,35 @@ def _settings_as_written(options: Options, host: str, port: int) -> _Settings:
         non_interactive_mode=non_interactive is True or str(non_interactive).lower() in ("true", "1"),
         status_line=status_line if isinstance(status_line, dict) else {},
     )
+
+
+def _start_probe(settings: _Settings) -> reachability.Probe | None:
+    """TCP connects to the default route's provider hosts, started now so that they run while the service starts;
+    None when there is nothing to check or a proxy stands between the router and a provider (whether that one is
+    reachable cannot be told)."""
+    urls = [url for _, url in settings.default_route]
+    if not urls or any(reachability.behind_proxy(url, settings.proxy_url) for url in urls):
+        return None
+    addresses = [address for address in map(reachability.address_of, urls) if address is not None]
+    return reachability.Probe(addresses, _PROBE_SECONDS) if len(addresses) == len(urls) else None
+
+
+def _warn_if_unreachable(probe: reachability.Probe, settings: _Settings, options: Options) -> None:
+    """One warning on stderr when no provider of the default route accepted a connection: which, why, what next."""
+    checks = probe.wait()
+    if any(check.outcome is reachability.Outcome.REACHABLE for check in checks.values()):
+        return
+    lines = ["ccr: warning: no provider of the default route can be reached, so Claude Code's requests will fail:"]
+    for label, url in settings.default_route:
+        address = reachability.address_of(url)
+        if address is not None:
+            lines.append(f"ccr:   {label} at {address}: {checks[address].describe()}")
+    lines.append(
+        "ccr: start the provider's server if it runs on this machine, check its api_base_url in "
+        f"{options.resolved_config_path()}, or route to another provider with `ccr model default PROVIDER,MODEL`. "
+        "Starting Claude Code anyway."
+    )
+    click.echo("\n".join(lines), err=True)
 
 
 class _PassThroughCommand(click.Command):
@@ -118,9 +169,12 @@ def code(options: Options, args: tuple[str, ...]) -> None:
     config = _settings(options)
     home = options.home
     executable = claude_code.find_claude(config.claude_path)
+    probe = _start_probe(config)
     info, _, session = control.start_code_session(home, options.resolved_config_path(), config.host, config.port)
     try:
         note_other_config(options, info)
+        if probe is not None and info.config == str(options.resolved_config_path()):  # else it serves another one
+            _warn_if_unreachable(probe, config, options)
         env = claude_code.claude_env(
             os.environ,
             url=info.url,
