@@ -60,7 +60,7 @@ def activate_lines(config: Config, environ: Mapping[str, str]) -> list[str]:
 @click.pass_obj
 def activate(options: Options) -> None:
     """Print `export` lines that route a plain `claude` through the router: eval "$(ccr activate)"."""
-    config = options.load()
+    config = options.load(run_user_code=False)  # it only needs where the router listens
     click.echo("\n".join(activate_lines(config, os.environ)))
     host = client_host(config.host, config.apikey)
     if not health_ok(host, config.port, timeout=0.5):

@@ -8,7 +8,9 @@ editor are imported inside the commands.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -103,20 +105,31 @@ def config_group() -> None:
 @_config_file_option
 @click.pass_obj
 def config_check(options: Options, local_config: Path | None) -> None:
-    """Load and validate the config: print what it sets up (exit 0) or the first problem (exit 2)."""
+    """Load and validate the config: print what it sets up (exit 0) or the first problem (exit 2).
+
+    The custom router and transformer plugins are read, never run: the service runs them when it starts."""
     from ccrouter.cli import config_report
     from ccrouter.config.loading import load_config
-    from ccrouter.gateway.custom_router import load_custom_router
+    from ccrouter.gateway.custom_router import check_custom_router_file
 
     path = _config_file(options, local_config)
-    config = load_config(path)
+    config = load_config(path, run_user_code=False)
     if config.custom_router_path:
-        load_custom_router(config.custom_router_path)  # the service loads it at start too
+        check_custom_router_file(config.custom_router_path)
     click.echo(f"config OK: {path}")
     click.echo("\n".join(config_report.provider_lines(config) + config_report.routing_table(config)))
+    not_run = "(readable Python; not run by this check: the service runs it when it starts)"
     if config.custom_router_path:
-        click.echo(f"custom router: {config.custom_router_path}")
+        click.echo(f"custom router: {config.custom_router_path} {not_run}")
+    for plugin_path in _plugin_paths(config.raw):
+        click.echo(f"transformer plugin: {plugin_path} {not_run}")
     _warn(config_report.warnings(config))
+
+
+def _plugin_paths(raw: Mapping[str, Any]) -> list[str]:
+    """The transformer plugin files the config names (the loader has checked each entry)."""
+    items = raw.get("transformers") or []
+    return [str(Path(item["path"]).expanduser()) for item in items]
 
 
 @click.command("model")

@@ -30,15 +30,16 @@ class Options:
     def resolved_config_path(self) -> Path:
         return (self.config_path or Path(default_config_path())).expanduser().resolve()
 
-    def load(self) -> Config:
+    def load(self, *, run_user_code: bool = True) -> Config:
         """The validated config; raises ConfigError (which `ccr` reports with exit code 2). A missing file gets
-        the next step, `ccr init`, as the full command to paste."""
+        the next step, `ccr init`, as the full command to paste. `run_user_code=False` reads the transformer
+        plugin files without running them, for commands that only read the config."""
         path = self.resolved_config_path()
         if not path.exists() and not path.is_symlink():
             raise ConfigError(self.missing_config_message(path))
         from ccrouter.config.loading import load_config
 
-        return load_config(path)
+        return load_config(path, run_user_code=run_user_code)
 
     def missing_config_message(self, path: Path) -> str:
         from ccrouter.service.claude_code import ccr_invocation

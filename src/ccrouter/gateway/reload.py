@@ -1,10 +1,13 @@
 """Hot reload: watch the config file and swap in a new `Runtime` when a valid change lands.
 
-Requests in flight keep the runtime they started with (the gateway reads it once per request). An invalid
-change keeps the old config serving and logs the exact error. Keys that only a restart can apply (where the
-service listens, and dropping APIKEY, which would leave a non-loopback listener without a key) are refused the
-same way, with `ccr restart` named as the fix. Whatever else goes wrong with one version of the file (a
-RecursionError, a MemoryError, a bug) is logged once for that version too: the watcher itself never stops.
+Requests in flight keep the runtime they started with (the gateway reads it once per request). A new version is
+loaded in a thread of its own, since loading runs the user's Python (transformer plugins, the custom router),
+which may take its time or never end: meanwhile `/health` answers and the old config keeps serving, and a newer
+save of the file supersedes a load still under way. An invalid change keeps the old config serving and logs the
+exact error. Keys that only a restart can apply (where the service listens, and dropping APIKEY, which would
+leave a non-loopback listener without a key) are refused the same way, with `ccr restart` named as the fix.
+Whatever else goes wrong with one version of the file (a RecursionError, a MemoryError, a bug, a plugin that
+calls `sys.exit()`) is logged once for that version too: the watcher itself never stops.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from ccrouter.config.model import Config
 from ccrouter.errors import ConfigError
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import LEVELS, Logger, Redactor
+from ccrouter.gateway.off_loop import in_daemon_thread
 from ccrouter.gateway.runtime import Runtime
 
 DEFAULT_POLL_S = 0.5
@@ -55,28 +59,43 @@ class ConfigWatcher:
         self.path = path
         self._stamp = file_stamp(path) if path else None
         self._failed_on: FileStamp | None = None  # the file version an unexpected failure was last logged for
+        self._loading: asyncio.Task[bool] | None = None  # the load of the latest version, while under way
 
     async def run(self) -> None:
         """Poll the file until cancelled; survives any failure of one poll (logged once per file version)."""
         if self.path is None:
             return
-        while True:
-            await asyncio.sleep(self.poll_s)
-            try:
-                self.poll()
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:  # never let one bad poll end hot reload for good
-                self._failed(exc)
+        try:
+            while True:
+                await asyncio.sleep(self.poll_s)
+                try:
+                    self.poll()
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as exc:  # never let one bad poll end hot reload for good
+                    self._failed(exc)
+        finally:
+            if self._loading is not None:
+                self._loading.cancel()
 
     def poll(self) -> None:
-        """Reload if the file changed since the last look."""
+        """Start loading the file if it changed since the last look (dropping the load of an older version)."""
         assert self.path is not None
         stamp = file_stamp(self.path)
         if stamp is None or stamp == self._stamp:
             return  # unchanged, or mid-save (editors replace files): look again next time
         self._stamp = stamp
-        self.reload()
+        if self._loading is not None:
+            self._loading.cancel()  # its thread runs on, but what it loads is never used
+        self._loading = asyncio.ensure_future(self.reload())
+        self._loading.add_done_callback(self._loaded)
+
+    def _loaded(self, task: asyncio.Task[bool]) -> None:
+        if task is self._loading:
+            self._loading = None
+        error = None if task.cancelled() else task.exception()
+        if error is not None:  # a bug of ours: reload() reports every failure of the config itself
+            self._failed(error)
 
     def _failed(self, exc: BaseException) -> None:
         """Log an unexpected failure, once for the file version it happened on."""
@@ -86,35 +105,48 @@ class ConfigWatcher:
         with contextlib.suppress(Exception):  # the log itself may be what failed (a full disk): keep watching
             self.log.error("config watcher failed; still watching", error=f"{type(exc).__name__}: {exc}"[:1000])
 
-    def reload(self) -> bool:
-        """Load the file and swap it in; False (old config kept, error logged) when it cannot be used."""
+    async def reload(self) -> bool:
+        """Load the file off the event loop and swap it in; False (old config kept, error logged) when it cannot
+        be used."""
         assert self.path is not None
-        current = self.gateway.runtime.config
-        try:
-            config = load_config(self.path)
-            blocked = restart_only_changes(current, config)
-            if blocked:
-                raise ConfigError(f"{', '.join(blocked)} changed; run `ccr restart` to apply that.")
-            self.apply(config)
-        except ConfigError as exc:
-            self.log.error("config change not applied; the previous config keeps serving", error=str(exc))
-            return False
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # not a config problem we know (user code may even raise SystemExit): say it
-            error = f"{type(exc).__name__}: {exc}"[:1000]
+        path, current = self.path, self.gateway.runtime.config
+        outcome = await in_daemon_thread(lambda: _prepared_runtime(path, current), name="ccr-config-reload")
+        if outcome.error is not None:
+            exc = outcome.error
+            # not a ConfigError: not a config problem we know (user code may even raise SystemExit): say it
+            error = str(exc) if isinstance(exc, ConfigError) else _short(exc)
             self.log.error("config change not applied; the previous config keeps serving", error=error)
             return False
+        runtime: Runtime = outcome.value
+        self._install(runtime)
         self.log.info(
-            "config reloaded", config=str(self.path), routes={str(k): t.label for k, t in config.routes.items()}
+            "config reloaded", config=str(path), routes={str(k): t.label for k, t in runtime.config.routes.items()}
         )
         return True
 
     def apply(self, config: Config) -> None:
-        """Serve `config` from now on (a ConfigError, from loading its custom router, changes nothing): swap the
-        runtime, and take its log level and secrets."""
-        runtime = Runtime(config)
+        """Serve `config` from now on (a ConfigError, from loading its custom router, changes nothing)."""
+        self._install(Runtime(config))
+
+    def _install(self, runtime: Runtime) -> None:
+        """Swap the runtime in, and take its log level and secrets."""
         self.gateway.runtime = runtime
-        self.log.threshold = LEVELS[config.log_level]
+        self.log.threshold = LEVELS[runtime.config.log_level]
         # Keep redacting the old keys too: requests in flight still use them, and so may their errors.
         self.log.redact = Redactor([*self.log.redact.secrets, *runtime.redact.secrets])
+
+
+def _prepared_runtime(path: Path, current: Config) -> Runtime:
+    """The runtime of the config at `path`, its user code loaded (in a worker thread: this may take long)."""
+    config = load_config(path)
+    blocked = restart_only_changes(current, config)
+    if blocked:
+        raise ConfigError(f"{', '.join(blocked)} changed; run `ccr restart` to apply that.")
+    return Runtime(config)
+
+
+def _short(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"[:1000]
+    except Exception:  # an exception whose str() raises
+        return type(exc).__name__

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ccrouter.config.model import Config, Target
-from ccrouter.gateway.custom_router import RouterFunction, load_custom_router
+from ccrouter.gateway.custom_router import CustomRouter, load_custom_router
 from ccrouter.gateway.logs import Redactor, url_secrets
 from ccrouter.providers.base import Adapter
 from ccrouter.providers.registry import make_adapter
@@ -14,8 +14,10 @@ class Runtime:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.custom_router: RouterFunction | None = (
-            load_custom_router(config.custom_router_path) if config.custom_router_path else None
+        self.custom_router: CustomRouter | None = (
+            load_custom_router(config.custom_router_path, config.custom_router_timeout_ms)
+            if config.custom_router_path
+            else None
         )
         self.redact = Redactor(secrets_of(config))
         self._adapters: dict[tuple[str, str], Adapter] = {}
