@@ -17,7 +17,9 @@ CODE_SESSIONS_DIR = "code-sessions"  # one `<pid>.json` per running `ccr code`
 LOG_DIR = "logs"  # beside the config file
 LOG_FILE = "ccr-router.log"  # JSON lines, rotated as ccr-router.1.log ... ccr-router.5.log
 SERVICE_STDERR_LOG = "service-stderr.log"  # in LOG_DIR: what a background service printed
+SERVICE_STDERR_OLD_LOG = "service-stderr.1.log"  # the previous one, moved aside by a start that found it large
 BACKUP_SUFFIX = ".bak"  # `config.json.<YYYYmmdd-HHMMSS>.bak`, kept by `ccr model`
+LEDGER_FILE = "ledger.db"  # SQLite (WAL): one row per request, its tokens, cost and baseline cost
 
 
 def home_dir(environ: Mapping[str, str] = os.environ) -> str:
@@ -26,6 +28,11 @@ def home_dir(environ: Mapping[str, str] = os.environ) -> str:
 
 def default_config_path(environ: Mapping[str, str] = os.environ) -> str:
     return os.path.join(home_dir(environ), CONFIG_FILE)
+
+
+def ledger_path(environ: Mapping[str, str] = os.environ) -> str:
+    """`$CCR_HOME/ledger.db`: the usage ledger the service writes and `ccr usage` reads."""
+    return os.path.join(home_dir(environ), LEDGER_FILE)
 
 
 def log_dir_of(config_path: str | os.PathLike[str]) -> str:

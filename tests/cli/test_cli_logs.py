@@ -285,14 +285,18 @@ class _Lines:
 
 
 @contextlib.contextmanager
-def _following(ccr: CcrHome, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], _Lines]]:
-    """`ccr logs -f ARGS` running, with its output read as lines; killed at the end if it still runs."""
+def _following(
+    ccr: CcrHome, *args: str, sigint_ignored: bool = False
+) -> Iterator[tuple[subprocess.Popen[bytes], _Lines]]:
+    """`ccr logs -f ARGS` running, with its output read as lines; killed at the end if it still runs.
+    `sigint_ignored` starts it as a shell starts a background job: with SIGINT ignored."""
     proc = subprocess.Popen(
         [*ccr_command(), "logs", "-f", *args],
         env=ccr.env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
     )
     try:
         assert proc.stdout is not None
@@ -332,8 +336,9 @@ def test_follow_prints_new_lines_across_rotations_and_stops_on_sigterm(ccr: CcrH
         log.close()
 
 
-def test_follow_waits_for_a_log_that_does_not_exist_yet(ccr: CcrHome) -> None:
-    with _following(ccr) as (proc, lines):
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["foreground", "started-in-background"])
+def test_follow_waits_for_a_log_that_does_not_exist_yet(ccr: CcrHome, sigint_ignored: bool) -> None:
+    with _following(ccr, sigint_ignored=sigint_ignored) as (proc, lines):
         lines.until("TIME")  # the header, at once
         log = Logger(ccr.home / "logs")
         _write_requests(log, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -267,6 +268,7 @@ def test_status_shows_uptime_config_routing_and_the_last_request(ccr: CcrHome, u
     assert f"pid:      {pid} (started by `ccr start`)" in text
     assert f"url:      {ccr.url}" in text
     assert "uptime:   " in text and "s (since " in text
+    assert re.search(r"connections: \d+ open of at most [\d,]+ \(LIMITS.max_connections\)", text), text
     assert f"config:   {ccr.config_path.resolve()}" in text
     assert f"log:      {ccr.home / 'logs' / 'ccr-router.log'}" in text
     deadline = time.monotonic() + 5

@@ -4,6 +4,7 @@ CCR 1.x reads them: checked like the main config, applied without a restart, a b
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -89,3 +90,17 @@ def test_a_broken_project_file_is_logged_and_left_out(upstream: ScriptedUpstream
     assert errors[0]["file"] == str(path) and "'nobody'" in errors[0]["error"] and "Providers" in errors[0]["error"]
     write(router, "config.json", {"Router": {"default": "p,project-model"}})
     assert served_soon(router, "project-model")
+
+
+def test_a_fifo_as_project_file_is_refused_without_blocking(
+    upstream: ScriptedUpstream, serve_router: ServeRouter
+) -> None:
+    """A FIFO has no writer: opening it for reading would block the service's event loop for good."""
+    upstream.default = lambda received: openai_text_reply("ok", bool(received.body.get("stream")))
+    router = serve_router(config(upstream))
+    folder = router.home / project_folder(PROJECT)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "config.json")
+    assert ask(router) == "main-model"  # answered: the project file is left out, not waited for
+    errors = [r for r in router.log_records() if r.get("msg", "").startswith("project routes not applied")]
+    assert len(errors) == 1 and "not a regular file" in errors[0]["error"], errors

@@ -72,7 +72,10 @@ class CcrHome:
         return self.home / PID_FILE
 
     def write_config(self, config: dict[str, Any]) -> None:
+        """`config` as the home's config file, private as `ccr init` writes it (the keys in the test configs are
+        written out: readable by others, `ccr start` and `ccr config check` would warn)."""
         self.config_path.write_text(json.dumps(config, indent=2))
+        os.chmod(self.config_path, 0o600)
 
     def run(
         self,

@@ -6,8 +6,10 @@ the loaded config only: nothing is built or contacted, and a key's value is neve
 
 from __future__ import annotations
 
+from ccrouter.config.apikey import weak_apikey_warning
 from ccrouter.config.model import Config
 from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
+from ccrouter.service.exposed_keys import exposed_keys_warning
 
 
 def route_rows(config: Config) -> list[tuple[str, str]]:
@@ -67,6 +69,12 @@ def warnings(config: Config) -> list[str]:
             "Router.default is not set: requests that no other route takes are refused. "
             "Set it with `ccr model default provider,model`."
         )
+    weak_key = weak_apikey_warning(config.host, config.apikey)  # the service warns at start too (auth.bind_host)
+    if weak_key is not None:
+        found.append(weak_key)
+    exposed = exposed_keys_warning(config.path) if config.path is not None else None
+    if exposed is not None:
+        found.append(exposed)
     return found
 
 

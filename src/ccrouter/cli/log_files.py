@@ -94,20 +94,30 @@ class Selection:
 
 
 def _lines_backwards(f: IO[bytes], end: int) -> Iterator[str]:
-    """The lines of `f` before offset `end`, last first."""
+    """The lines of `f` before offset `end`, last first. Reads from the end in blocks; the pieces of a line longer
+    than a block are joined once, when its start is found (not block by block: a 40 MB line took 14 s)."""
     pos = end
-    rest = b""
+    tail: list[bytes] = []  # the pieces of the line being read backwards, last piece first
     while pos > 0:
         size = min(_BLOCK, pos)
         pos -= size
         f.seek(pos)
-        parts = (f.read(size) + rest).split(b"\n")
-        rest = parts[0]
-        for part in reversed(parts[1:]):
-            if part.strip():
-                yield part.decode("utf-8", "replace")
-    if rest.strip():
-        yield rest.decode("utf-8", "replace")
+        parts = f.read(size).split(b"\n")
+        if len(parts) == 1:
+            tail.append(parts[0])
+            continue
+        tail.append(parts[-1])
+        yield from _decoded(b"".join(reversed(tail)))
+        for part in reversed(parts[1:-1]):
+            yield from _decoded(part)
+        tail = [parts[0]]
+    yield from _decoded(b"".join(reversed(tail)))
+
+
+def _decoded(line: bytes) -> Iterator[str]:
+    """The line as text, unless it is blank."""
+    if line.strip():
+        yield line.decode("utf-8", "replace")
 
 
 def complete_end(f: IO[bytes]) -> int:

@@ -2,6 +2,9 @@
 provider,model, status, latency, time to first token, tokens), a line per service event with its fields, and the
 durations and token counts in words people read.
 
+What the log holds came partly from outside: a client's model name, a provider's error message. Every string of an
+entry is made printable before it is shown (`untrusted.printable`), so an escape sequence in one cannot recolour,
+retitle or rewrite the user's terminal; the colours the table adds itself are the only escape codes it prints.
 Standard library only.
 """
 
@@ -14,6 +17,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from ccrouter.cli.log_files import Entry, is_request
+from ccrouter.untrusted import MAX_LOG_FIELD_CHARS, clip, printable
 
 _SHORT_SESSION = 8
 _MAX_FIELD = 400
@@ -45,7 +49,7 @@ class TableFormatter:
 
     def fit(self, entries: list[Entry]) -> None:
         """Widen the route column for the longest route among `entries` (up to 60 characters)."""
-        widths = [len(route_label(e)) for e in entries if is_request(e)]
+        widths = [len(route_label(printable_entry(e))) for e in entries if is_request(e)]
         self.route_width = max(self.route_width, min(60, max(widths, default=0)))
 
     def header(self) -> str:
@@ -57,6 +61,7 @@ class TableFormatter:
 
     def lines(self, entry: Entry) -> list[str]:
         """The line(s) for one entry: a date line first when the day changed."""
+        entry = printable_entry(entry)
         ts = _number(entry.get("ts"))
         when = time.localtime(ts) if ts is not None else None
         out: list[str] = []
@@ -98,15 +103,16 @@ class TableFormatter:
 
 
 def route_label(entry: Mapping[str, Any]) -> str:
-    """`scenario -> provider,model`; a request its turn's pin routed says so: `think (pinned) -> ...`."""
+    """`scenario -> provider,model`; a request its turn's pin routed says so: `think (pinned) -> ...`. A client's
+    model name can be of any length (older logs kept it whole): the label is clipped."""
     scenario = entry.get("scenario")
     if scenario and entry.get("pinned") is True:
         scenario = f"{scenario} (pinned)"
     provider, model = entry.get("provider"), entry.get("model")
     if provider and model:
-        return f"{scenario or '?'} -> {provider},{model}"
+        return clip(f"{scenario or '?'} -> {provider},{model}")
     requested = entry.get("requested_model")
-    return f"{scenario or '-'} ({requested})" if requested else str(scenario or "-")
+    return clip(f"{scenario or '-'} ({requested})" if requested else str(scenario or "-"))
 
 
 def format_ms(value: float | None) -> str:
@@ -154,6 +160,7 @@ def format_duration(seconds: float) -> str:
 
 def summary(entry: Mapping[str, Any]) -> str:
     """One line about a request, for `ccr status`."""
+    entry = printable_entry(entry)
     ts = _number(entry.get("ts"))
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts is not None else "?"
     parts = [when, route_label(entry), f"status {_int(entry.get('status'))}"]
@@ -162,6 +169,22 @@ def summary(entry: Mapping[str, Any]) -> str:
     if tokens != "-":
         parts.append(tokens)
     return ", ".join(parts)
+
+
+def printable_entry(entry: Mapping[str, Any]) -> Entry:
+    """`entry` with every string in it, keys too, made printable (control characters become visible escapes) and
+    clipped as the service clips a log field now (an older log may hold a client's 20 MB model name)."""
+    return {printable(clip(key)): _printable(value) for key, value in entry.items()}
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(clip(value, MAX_LOG_FIELD_CHARS))
+    if isinstance(value, dict):
+        return printable_entry(value)
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return value
 
 
 def _number(value: Any) -> float | None:

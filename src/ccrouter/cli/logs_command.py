@@ -22,6 +22,7 @@ from ccrouter.cli.log_files import Entry, Selection, complete_end, follow, log_f
 from ccrouter.cli.log_table import TableFormatter, use_color
 from ccrouter.cli.options import Options
 from ccrouter.paths import LOG_FILE
+from ccrouter.untrusted import printable_json
 
 POLL_S = 0.25  # how often a followed log is looked at again
 
@@ -92,7 +93,7 @@ def show(
         if not following:
             return 0
         handle, current = current, None  # follow closes it
-        with _sigterm_stops(), contextlib.suppress(KeyboardInterrupt, _Stop):
+        with _signals_stop(), contextlib.suppress(KeyboardInterrupt, _Stop):
             follow(current_path, handle, end, selection, emit, out.flush, poll_s, should_stop)
         return 0
     finally:
@@ -113,23 +114,26 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_stops() -> Iterator[None]:
-    """SIGTERM ends the follow loop like Ctrl-C (only the main thread can set a handler)."""
+def _signals_stop() -> Iterator[None]:
+    """SIGTERM and SIGINT (Ctrl-C) end the follow loop (only the main thread can set a handler). SIGINT is set here
+    too because a program started in the background by a shell inherits it ignored, and would then follow for
+    ever."""
     try:
-        previous = signal.signal(signal.SIGTERM, _raise_stop)
+        previous = {number: signal.signal(number, _raise_stop) for number in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _emitter(out: IO[str], formatter: TableFormatter | None) -> Callable[[str, Entry], None]:
     def emit(line: str, entry: Entry) -> None:
         if formatter is None:
-            out.write(line.rstrip("\r\n") + "\n")
+            out.write(printable_json(line.rstrip("\r\n")) + "\n")
         else:
             for text in formatter.lines(entry):
                 out.write(text + "\n")

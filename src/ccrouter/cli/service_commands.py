@@ -57,6 +57,9 @@ def _run_foreground(options: Options) -> NoReturn:
             f"ccrouter is already running (pid {current.info.pid}) at {current.info.url}. "
             "Run `ccr stop` first to run it in the foreground."
         )
+    warning = control.note_exposed_keys(options.resolved_config_path())
+    if warning is not None:
+        click.echo(f"ccr: warning: {warning}", err=True)
     from ccrouter.gateway.auth import bind_host
     from ccrouter.gateway.server import serve
 

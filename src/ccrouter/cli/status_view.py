@@ -22,6 +22,7 @@ from ccrouter.service import client, code_sessions
 from ccrouter.service.control import Status, stderr_log_path
 from ccrouter.service.pidfile import OWNER_CODE, PidInfo
 from ccrouter.service.ports import port_holder
+from ccrouter.untrusted import printable
 
 if TYPE_CHECKING:
     from ccrouter.config.model import Config
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 def describe(home: Path, current: Status, config_path: Path) -> str:
     """The whole `ccr status` text. `config_path` is the config the user points at; a running service reports
-    its own (they differ when it was started with another `--config`)."""
+    its own (they differ when it was started with another `--config`). Text from outside (the log, the service's
+    cool-down reasons, another process's command line) is shown with its control characters made visible."""
     info = current.info
     lines: list[str] = []
     if info is not None:
@@ -47,6 +49,8 @@ def describe(home: Path, current: Status, config_path: Path) -> str:
         if info.started_at > 0:
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.started_at))
             lines.append(f"  uptime:   {format_duration(time.time() - info.started_at)} (since {since})")
+        if current.running:
+            lines.extend(_connections(info))
     else:
         note = f"; {current.note}" if current.note else ""
         lines.append(f"ccrouter is not running{note}. Start it with `ccr start` (or just run `ccr code`).")
@@ -66,7 +70,20 @@ def describe(home: Path, current: Status, config_path: Path) -> str:
     if info is not None and current.running:
         apikey = loaded.config.apikey if loaded.config is not None else None
         lines.extend(_cooldowns(info, apikey))
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # log lines, provider errors: no escape sequences
+
+
+def _connections(info: PidInfo) -> list[str]:
+    """How many client connections the service holds of the most it can (GET /health; LIMITS.max_connections)."""
+    try:
+        status, body = client.get(info.host, info.port, "/health", timeout=2)
+        if status != 200:
+            return []
+        held = json.loads(body)["connections"]
+        line = f"  connections: {int(held['open'])} open of at most {int(held['max']):,}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # an older service, or a busy one: nothing to add
+    return [line + " (LIMITS.max_connections)"]
 
 
 def _cooldowns(info: PidInfo, apikey: str | None) -> list[str]:
@@ -108,7 +125,7 @@ def _load(config_path: Path) -> _Loaded:
     from ccrouter.errors import ConfigError
 
     try:
-        return _Loaded(load_config(config_path))
+        return _Loaded(load_config(config_path, run_user_code=False))  # never the user's Python
     except ConfigError as exc:
         return _Loaded(None, _raw_router(config_path), str(exc))
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 TYPE_CHECKING = False  # mypy reads the block below; at run time `typing` is never imported
 if TYPE_CHECKING:
     from typing import Any
 
+MAX_BYTES = 10 * 1024 * 1024  # as `config.loading.MAX_CONFIG_BYTES`: a real config is a few kB
+
 
 def read_config_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = _read_text(path)
     except (OSError, ValueError):
         return {}
     try:
@@ -32,3 +34,23 @@ def read_config_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
         except Exception:
             return {}
     return data if isinstance(data, dict) else {}
+
+
+def _read_text(path: str | os.PathLike[str]) -> str:
+    """The file's text, when it is a regular file of at most MAX_BYTES: a FIFO would block `ccr status` (the open
+    does not wait for a writer here), /dev/zero would never end. ValueError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{os.fspath(path)} is not a regular file")
+        data = b""
+        while len(data) <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"{os.fspath(path)} is larger than {MAX_BYTES} bytes")
+    return data.decode("utf-8")

@@ -16,7 +16,9 @@ from typing import Any
 
 import json5
 
+from ccrouter.config.apikey import apikey_problem
 from ccrouter.config.model import (
+    DEFAULT_CUSTOM_ROUTER_TIMEOUT_MS,
     DEFAULT_HOST,
     DEFAULT_PING_INTERVAL_MS,
     DEFAULT_PORT,
@@ -27,45 +29,72 @@ from ccrouter.config.model import (
     TransformerPlugin,
     TransformerUse,
 )
+from ccrouter.config.plugin_files import custom_transformers
 from ccrouter.config.policy import connection_limits, cooldown_policy, max_body_bytes, retry_policy
 from ccrouter.config.router_section import router_section, target_of, unique_targets
 from ccrouter.config.scalars import read_bool, read_text, read_typed, read_whole_number
 from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
-from ccrouter.config.transformers import TRANSFORMERS, option_problem, selects_wire_format
-from ccrouter.errors import ConfigError, UserCodeError
+from ccrouter.config.transformers import TRANSFORMERS, option_problem
+from ccrouter.errors import ConfigError
+from ccrouter.files import FileTooLarge, NotARegularFile, read_regular_file
 from ccrouter.paths import default_config_path
-from ccrouter.user_code import load_user_module
 
+MAX_CONFIG_BYTES = 10 * 1024 * 1024  # a real config is a few kB; more is a mistake (or a link to /dev/zero)
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal", "trace")
-PLUGIN_HOOKS = ("transform_request", "transform_response", "transform_chunk")
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """Load and validate the config at `path` (default `$CCR_HOME/config.json`)."""
+def load_config(
+    path: Path | str | None = None, environ: Mapping[str, str] | None = None, *, run_user_code: bool = True
+) -> Config:
+    """Load and validate the config at `path` (default `$CCR_HOME/config.json`). `run_user_code=False` reads the
+    transformer plugin files without running them (for the commands that only describe the config)."""
     config_path = Path(path or default_config_path()).expanduser()
+    text = read_config_text(config_path)
+    return parse_config(text, environ if environ is not None else os.environ, config_path, run_user_code=run_user_code)
+
+
+def read_config_text(config_path: Path) -> str:
+    """The config file's text. Only a regular file (symlinks followed) is read, and at most MAX_CONFIG_BYTES of it:
+    a FIFO would block the service and `ccr status` forever, /dev/zero would never end."""
     try:
-        text = config_path.read_text(encoding="utf-8")
+        raw = read_regular_file(config_path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(
             f"No config file at {config_path}. Create one (see the README's quick start), "
             "or point to yours with `ccr --config PATH` or $CCR_HOME."
         ) from None
+    except NotARegularFile as exc:
+        target = os.path.realpath(config_path)
+        link = f" (a link to {target})" if target != os.path.abspath(config_path) else ""
+        raise ConfigError(
+            f"{config_path}{link} is {exc.kind}, not a regular file, so ccrouter does not read it. "
+            "Put the config in a plain file there, or point to yours with `ccr --config PATH`."
+        ) from None
+    except FileTooLarge:
+        raise ConfigError(
+            f"{config_path} is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MB, the most ccrouter reads of a config "
+            "(a real one is a few kB). Check that this is your config file."
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"Cannot read {config_path}: {exc.strerror}.") from None
+        raise ConfigError(f"Cannot read {config_path}: {exc.strerror or exc}.") from None
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{config_path} is not UTF-8 text (byte {exc.start} cannot be read). "
             "Save it as UTF-8 (any editor's encoding setting) and try again."
         ) from None
-    return parse_config(text, environ if environ is not None else os.environ, config_path)
 
 
-def parse_config(text: str, environ: Mapping[str, str], path: Path | None = None) -> Config:
-    """Validate config text (JSON5), reading its `$VAR`s from `environ`; `path` is where it came from, if a file."""
+def parse_config(
+    text: str, environ: Mapping[str, str], path: Path | None = None, *, run_user_code: bool = True
+) -> Config:
+    """Validate config text (JSON5), reading its `$VAR`s from `environ`; `path` is where it came from, if a file.
+    `run_user_code` as for `load_config`."""
     data = _interpolate(read_json5_object(text, str(path) if path else "config"), environ, "")
-    return _build(data, path)
+    return _build(data, path, run_user_code)
 
 
 def read_json5_object(text: str, where: str) -> dict[str, Any]:
@@ -109,8 +138,8 @@ def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-def _build(data: dict[str, Any], path: Path | None) -> Config:
-    providers = _providers(data, _custom_transformers(data))
+def _build(data: dict[str, Any], path: Path | None, run_user_code: bool) -> Config:
+    providers = _providers(data, custom_transformers(data, run_user_code=run_user_code))
     section = router_section(read_typed(data, "Router", dict, {}), providers)
     fallback = _fallback(data, providers)
     for scenario, extra in section.route_fallbacks.items():
@@ -128,7 +157,7 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
         agent_routes=section.agent_routes,
         think_signals=section.think_signals,
         pin_turns=section.pin_turns,
-        apikey=read_text(data, "APIKEY"),
+        apikey=_apikey(data),
         host=read_text(data, "HOST") or DEFAULT_HOST,
         port=read_whole_number(data, "PORT", DEFAULT_PORT),
         log=read_bool(data, "LOG", True),
@@ -137,6 +166,9 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
         proxy_url=read_text(data, "PROXY_URL"),
         non_interactive_mode=read_bool(data, "NON_INTERACTIVE_MODE", False),
         custom_router_path=str(Path(custom_router).expanduser()) if custom_router else None,
+        custom_router_timeout_ms=read_whole_number(
+            data, "CUSTOM_ROUTER_TIMEOUT_MS", DEFAULT_CUSTOM_ROUTER_TIMEOUT_MS, minimum=1, unit="milliseconds"
+        ),
         claude_path=read_text(data, "CLAUDE_PATH"),
         status_line=status_line,
         retry=retry_policy(data),
@@ -149,6 +181,15 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
         raw=data,
         path=path,
     )
+
+
+def _apikey(data: dict[str, Any]) -> str | None:
+    """APIKEY, refused when no client could send it (non-ASCII, control characters, surrounding spaces)."""
+    apikey = read_text(data, "APIKEY")
+    problem = apikey_problem(apikey)
+    if problem is not None:
+        raise ConfigError(problem)
+    return apikey
 
 
 def _providers(data: dict[str, Any], custom: Mapping[str, TransformerPlugin]) -> list[Provider]:
@@ -235,36 +276,6 @@ def _use_list(items: Any, where: str, custom: Mapping[str, TransformerPlugin]) -
             raise ConfigError(f"{where}[{i}]: {problem}.")
         uses.append(TransformerUse(name.lower(), options, plugin))
     return tuple(uses)
-
-
-def _custom_transformers(data: dict[str, Any]) -> dict[str, TransformerPlugin]:
-    """The plugin files under `transformers`, by the name each declares (module-level `name = "..."`)."""
-    items: list[Any] = read_typed(data, "transformers", list, [])
-    plugins: dict[str, TransformerPlugin] = {}
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-            raise ConfigError(f'transformers[{i}] must be an object like {{"path": "/path/to/plugin.py"}}.')
-        options = item.get("options")
-        if options is not None and not isinstance(options, dict):
-            raise ConfigError(f"transformers[{i}].options must be an object.")
-        path = str(Path(item["path"]).expanduser())
-        try:
-            module = load_user_module(path)
-        except UserCodeError as exc:
-            raise ConfigError(f"transformers[{i}].path: {exc}") from None
-        name = getattr(module, "name", None)
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f'transformers[{i}].path must define a module-level name = "...".')
-        if selects_wire_format(name.lower()):
-            raise ConfigError(
-                f"transformers[{i}] ({path}) is named {name!r}, which selects a built-in wire format; "
-                "give it another name."
-            )
-        for hook in PLUGIN_HOOKS:
-            if getattr(module, hook, None) is not None and not callable(getattr(module, hook)):
-                raise ConfigError(f"transformers[{i}] ({path}): {hook} must be a function.")
-        plugins[name.lower()] = TransformerPlugin(name.lower(), path, dict(options or {}), module)
-    return plugins
 
 
 def _fallback(data: dict[str, Any], providers: list[Provider]) -> dict[str, tuple[Target, ...]]:

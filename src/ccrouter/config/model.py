@@ -23,6 +23,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_TIMEOUT_MS = 600_000
 DEFAULT_LONG_CONTEXT_THRESHOLD = 60_000
 DEFAULT_PING_INTERVAL_MS = 10_000
+DEFAULT_CUSTOM_ROUTER_TIMEOUT_MS = 5_000
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class TransformerPlugin:
     name: str  # lower-cased, from the file's module-level `name`
     path: str
     options: Mapping[str, Any]  # the list entry's `options`
-    module: ModuleType = field(compare=False)
+    module: ModuleType | None = field(compare=False)  # None when loaded without running user code (`ccr` commands)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Config:
     proxy_url: str | None = None
     non_interactive_mode: bool = False
     custom_router_path: str | None = None
+    custom_router_timeout_ms: int = DEFAULT_CUSTOM_ROUTER_TIMEOUT_MS  # past it, routing goes on without its answer
     claude_path: str | None = None
     status_line: Mapping[str, Any] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)

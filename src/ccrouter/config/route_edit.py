@@ -5,7 +5,8 @@ anything is written. The old file is copied to `config.json.<YYYYmmdd-HHMMSS>.ba
 textual change of the one `Router` value (comments and formatting stay), written to a temporary file in the same
 directory and swapped in with `os.replace`, so the file is never half-written. The result is read back and
 loaded; if that fails the old bytes are put back. A running service sees the new file and hot-reloads it.
-Anything that stops the change raises `RouteError`.
+Anything that stops the change raises `RouteError`. Every load here reads the transformer plugin files without
+running them: changing a route never runs the user's Python.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from typing import Any
 import json5
 
 from ccrouter.config import json5_edit
-from ccrouter.config.loading import load_config, parse_config, read_json5_object
+from ccrouter.config.loading import MAX_CONFIG_BYTES, load_config, parse_config, read_json5_object
 from ccrouter.config.model import Config
 from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
 from ccrouter.errors import CcrouterError, ConfigError
-from ccrouter.files import create_exclusively, write_atomically
+from ccrouter.files import FileTooLarge, NotARegularFile, create_exclusively, read_regular_file, write_atomically
 from ccrouter.paths import BACKUP_SUFFIX
 
 KEEP_BACKUPS = 5
@@ -92,7 +93,7 @@ def route_key(name: str) -> Scenario:
 def load_lenient(path: Path, environ: Mapping[str, str]) -> tuple[Config, list[str]]:
     """The config at `path`, reading unset `$VARS` as empty; also returns the names of those variables."""
     lenient = LenientEnviron(environ)
-    config = load_config(path, lenient)
+    config = load_config(path, lenient, run_user_code=False)
     return config, sorted(lenient.missing)
 
 
@@ -106,7 +107,7 @@ def set_route(path: Path, route: str, target: str, environ: Mapping[str, str]) -
         raise RouteError(str(exc)) from None
     lenient = LenientEnviron(environ)
     try:
-        current: Config | None = parse_config(text, lenient, path)
+        current: Config | None = parse_config(text, lenient, path, run_user_code=False)
     except ConfigError:
         current = None  # maybe exactly what this change fixes; the edited config must load, checked below
     value = _canonical_target(target, current, key)
@@ -125,7 +126,7 @@ def set_route(path: Path, route: str, target: str, environ: Mapping[str, str]) -
         new_text = json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
         change.comments_lost = json5_edit.has_comments(text)
     try:
-        parse_config(new_text, lenient, path)
+        parse_config(new_text, lenient, path, run_user_code=False)
     except ConfigError as exc:
         raise RouteError(
             f"{path} not changed: with Router.{key} = {value!r} the config would not load: {exc}"
@@ -156,7 +157,15 @@ def set_route(path: Path, route: str, target: str, environ: Mapping[str, str]) -
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return read_regular_file(path, MAX_CONFIG_BYTES)  # never a FIFO (it would hang) nor /dev/zero
+    except NotARegularFile as exc:
+        raise RouteError(
+            f"{path} is {exc.kind}, not a regular file: ccr model edits only a plain config file."
+        ) from None
+    except FileTooLarge:
+        raise RouteError(
+            f"{path} is larger than {MAX_CONFIG_BYTES:,} bytes; check that it is your config file."
+        ) from None
     except FileNotFoundError:
         raise RouteError(f"No config file at {path}. Create one with `ccr init`.") from None
     except OSError as exc:
@@ -234,7 +243,7 @@ def _verify(path: Path, environ: Mapping[str, str], expected: dict[str, Any]) ->
     try:
         if json5.loads(path.read_text(encoding="utf-8")) != expected:
             return "its content differs from the intended edit"
-        load_config(path, environ)
+        load_config(path, environ, run_user_code=False)
     except (OSError, ValueError, ConfigError) as exc:
         return str(exc)
     return None

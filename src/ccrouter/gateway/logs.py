@@ -2,7 +2,14 @@
 plus service events.
 
 Rotated by size and bounded in count. Every line passes through the redactor, so a provider key or the
-router's APIKEY cannot reach the file even when a body or an upstream error message happens to contain it.
+router's APIKEY cannot reach the file even when a body or an upstream error message happens to contain it. A field
+longer than `untrusted.MAX_LOG_FIELD_CHARS` is clipped (a client's 20 MB model name made a 40 MB line), but for the
+request bodies logged at debug level. At debug level the files hold whole conversations, so the folder is private
+to its owner (0700) and the files too (0600), and files left wider by an older version are tightened at start.
+
+Warnings and errors are also printed on stderr (`echo`): a terminal for `ccr start --foreground`, the file
+`service-stderr.log` for a background service. At most `ECHO_MAX_BYTES` of them per process, since the log file has
+them all anyway.
 """
 
 from __future__ import annotations
@@ -17,12 +24,16 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import orjson
 
+from ccrouter.files import open_private_append, private_directory, tighten
 from ccrouter.paths import LOG_FILE
 from ccrouter.providers.base import REDACTED
+from ccrouter.untrusted import MAX_LOG_FIELD_CHARS, clip, printable_json
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
+ECHO_MAX_BYTES = 10 * 1024 * 1024  # printed on stderr per process; past it, warnings go to the log file only
+_WHOLE_FIELDS = frozenset({"body"})  # a debug line's request body: its point is to be complete
 
 
 # Query parameters whose values are credentials (`?key=`, `?access_token=`, `?sig=`...), by name.
@@ -76,19 +87,24 @@ class Logger:
         echo: IO[str] | None = None,
         max_bytes: int = MAX_BYTES,
         backups: int = BACKUPS,
+        echo_max_bytes: int = ECHO_MAX_BYTES,
     ) -> None:
-        """`directory` None disables the file (LOG: false); `echo` also prints warnings and errors there."""
+        """`directory` None disables the file (LOG: false); `echo` also prints warnings and errors there, up to
+        `echo_max_bytes`."""
         self.threshold = LEVELS.get(level, 20)
         self.redact = redactor or Redactor(())
         self._echo = echo
+        self._echo_max = self._echo_left = echo_max_bytes
         self._max_bytes = max_bytes
         self._backups = backups
         self._path: Path | None = None
         self._file: IO[bytes] | None = None
         self._size = 0
         if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
+            private_directory(directory)
             self._path = directory / LOG_FILE
+            for index in range(1, backups + 1):
+                tighten(self._rotated(index))
             self._open()
 
     def enabled(self, level: str) -> bool:
@@ -112,8 +128,11 @@ class Logger:
     def write(self, level: str, msg: str, fields: dict[str, Any]) -> None:
         record = {"ts": round(time.time(), 3), "level": level, "msg": msg, **fields}
         line = self.redact(orjson.dumps(record, default=str).decode())
+        if len(line) > MAX_LOG_FIELD_CHARS:  # it may hold a field to clip (a shorter line cannot)
+            clipped = {key: value if key in _WHOLE_FIELDS else self._clipped(value) for key, value in record.items()}
+            line = self.redact(orjson.dumps(clipped, default=str).decode())
         if self._echo is not None and LEVELS[level] >= 30:
-            print(line, file=self._echo, flush=True)
+            self._print(line)
         if self._file is None:
             return
         data = line.encode() + b"\n"
@@ -123,6 +142,31 @@ class Logger:
         if self._size >= self._max_bytes:
             self._rotate()
 
+    def _clipped(self, value: Any) -> Any:
+        """`value` with every string in it redacted (before the cut, which could halve a secret), then clipped."""
+        if isinstance(value, str):
+            return clip(self.redact(value), MAX_LOG_FIELD_CHARS)
+        if isinstance(value, dict):
+            return {key: self._clipped(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clipped(item) for item in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self._clipped(str(value))
+
+    def _print(self, line: str) -> None:
+        """Echo one line (inert on a terminal: JSON leaves the C1 controls raw), until `echo_max_bytes` are spent;
+        then say once where the rest goes."""
+        if self._echo is None or self._echo_left < 0:
+            return
+        self._echo_left -= len(line) + 1
+        if self._echo_left < 0:
+            where = f"only go to {self._path}" if self._path is not None else "are not kept (LOG is false)"
+            line = (
+                f"ccrouter: stopped printing warnings and errors here after {self._echo_max:,} bytes; the rest {where}."
+            )
+        print(printable_json(line), file=self._echo, flush=True)
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
@@ -130,18 +174,22 @@ class Logger:
 
     def _open(self) -> None:
         assert self._path is not None
-        self._file = self._path.open("ab")
+        self._file = open_private_append(self._path)
         self._size = self._file.tell()
+
+    def _rotated(self, index: int) -> Path:
+        """The `index`-th older log file: `ccr-router.<index>.log`."""
+        assert self._path is not None
+        return self._path.with_name(f"{self._path.stem}.{index}.log")
 
     def _rotate(self) -> None:
         assert self._path is not None
         self.close()
-        stem = self._path.with_suffix("")
         for index in range(self._backups - 1, 0, -1):
-            older = Path(f"{stem}.{index}.log")
+            older = self._rotated(index)
             if older.exists():
-                older.replace(f"{stem}.{index + 1}.log")
-        self._path.replace(f"{stem}.1.log")
+                older.replace(self._rotated(index + 1))
+        self._path.replace(self._rotated(1))
         self._open()
 
 

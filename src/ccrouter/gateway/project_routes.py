@@ -24,6 +24,7 @@ from ccrouter.config.loading import read_json5_object
 from ccrouter.config.model import Config
 from ccrouter.config.router_section import with_router_override
 from ccrouter.errors import ConfigError
+from ccrouter.files import FileTooLarge, read_regular_file
 from ccrouter.gateway.logs import Logger
 from ccrouter.gateway.request import MessagesRequest
 from ccrouter.paths import CONFIG_FILE
@@ -123,12 +124,11 @@ class ProjectRoutes:
 
 def _read_object(path: Path) -> dict[str, Any]:
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        raw = read_regular_file(path, MAX_FILE_BYTES)  # a FIFO there would block the service, /dev/zero never end
+    except FileTooLarge:
+        raise ConfigError(f"{path} is over {MAX_FILE_BYTES // 1024} KB; a Router needs a few lines.") from None
     except OSError as exc:
         raise ConfigError(f"{path} cannot be read ({exc.strerror or exc}).") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(f"{path} is over {MAX_FILE_BYTES // 1024} KB; a Router needs a few lines.")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

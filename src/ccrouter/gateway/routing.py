@@ -22,6 +22,7 @@ from ccrouter.gateway.model_list import picked_model, picked_route
 from ccrouter.gateway.request import MessagesRequest
 from ccrouter.gateway.request_kind import RequestClass, RequestKind
 from ccrouter.gateway.turns import Pin
+from ccrouter.untrusted import clip
 
 # A session that once went past the long-context threshold stays there while its estimate is above this.
 SESSION_STAYS_LONG_ABOVE = 20_000
@@ -174,11 +175,11 @@ def _explicit(model: str, config: Config) -> Target:
     if provider is None:
         names = ", ".join(p.name for p in config.providers.values())
         raise RoutingError(
-            f"The request asks for provider {provider_name.strip()!r}, which is not configured "
+            f"The request asks for provider {clip(provider_name.strip())!r}, which is not configured "
             f"(configured: {names}). Use /model with one of them, or add it to Providers."
         )
     raise RoutingError(
-        f"Provider {provider.name!r} does not list model {model_name.strip()!r} "
+        f"Provider {provider.name!r} does not list model {clip(model_name.strip())!r} "
         f"(its models: {', '.join(provider.models)}). Add it to the provider's models or pick a listed one."
     )
 

@@ -3,9 +3,11 @@
 One service per `$CCR_HOME`, recorded in its pid file (`service.pidfile`). `start` spawns
 `python -m ccrouter.gateway.server` in a new session and waits for /health; `stop` ends it; `status` checks the
 pid file against the process table and /health, removing stale pid files on sight; a start that fails says why
-on stderr and in the service's JSON log (for `ccr logs`). Starts, stops and the
-`ccr code` sessions (`service.code_sessions`) are serialised by a lock file, so that two `ccr code` starting at
-once share one service and an ending session never stops a service another is starting.
+on stderr and in the service's JSON log (for `ccr logs`), and a start whose config shows keys to other users
+warns there (`exposed_keys`). A background service's own output goes to `service-stderr.log`, private to its owner;
+a start that finds it over `STDERR_LOG_MAX_BYTES` moves it aside as `service-stderr.1.log` (one old copy).
+Starts, stops and the `ccr code` sessions (`service.code_sessions`) are serialised by a lock file, so that two
+`ccr code` starting at once share one service and an ending session never stops a service another is starting.
 
 Standard library only: the `ccr` commands that use this module must start fast.
 """
@@ -23,9 +25,11 @@ from pathlib import Path
 
 from ccrouter.config.light import read_config_dict
 from ccrouter.errors import ServiceError
-from ccrouter.paths import LOCK_FILE, LOG_DIR, LOG_FILE, SERVICE_STDERR_LOG, log_dir_of
+from ccrouter.files import open_private_append, private_directory
+from ccrouter.paths import LOCK_FILE, LOG_DIR, LOG_FILE, SERVICE_STDERR_LOG, SERVICE_STDERR_OLD_LOG, log_dir_of
 from ccrouter.service import code_sessions
 from ccrouter.service.client import health_ok
+from ccrouter.service.exposed_keys import exposed_keys_warning
 from ccrouter.service.pidfile import (
     OWNER_CODE,
     OWNER_START,
@@ -41,6 +45,7 @@ from ccrouter.service.processes import POLL_S, proc_start_time, terminate
 
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
+STDERR_LOG_MAX_BYTES = 1024 * 1024  # a start that finds service-stderr.log larger begins a new one
 
 
 @dataclass(frozen=True)
@@ -172,8 +177,10 @@ def _start_locked(
 
 def _spawn(home: Path, config_path: Path, host: str, port: int, timeout: float, owner: str) -> PidInfo:
     log_path = stderr_log_path(home)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    private_directory(log_path.parent)
+    _rotate_if_large(log_path)
+    note_exposed_keys(config_path)
+    with open_private_append(log_path) as log:
         offset = log.tell()
         log.write(f"--- ccr start {time.strftime('%Y-%m-%d %H:%M:%S')}: {config_path}\n".encode())
         log.flush()
@@ -217,28 +224,47 @@ def _spawn(home: Path, config_path: Path, host: str, port: int, timeout: float, 
     raise ServiceError(message)
 
 
+def _rotate_if_large(log_path: Path) -> None:
+    """Move a large `service-stderr.log` aside (replacing the previous old copy), so that it never grows forever."""
+    with contextlib.suppress(OSError):
+        if log_path.stat().st_size > STDERR_LOG_MAX_BYTES:
+            log_path.replace(log_path.with_name(SERVICE_STDERR_OLD_LOG))
+
+
+def note_exposed_keys(config_path: Path) -> str | None:
+    """At a start: a warning line in the service's JSON log when the config shows keys to other users (the
+    service's stderr is a file nobody reads). Returns the warning, for a terminal that is watching."""
+    warning = exposed_keys_warning(config_path)
+    if warning is not None:
+        append_log_line(config_path, "warn", "the config shows keys to other users", {"reason": warning})
+    return warning
+
+
 def note_failed_start(config_path: Path, message: str, output: Path) -> None:
     """Append an error line to the service's JSON log (unless LOG is false), so that `ccr logs` shows why the
     latest background start failed: the service itself may have died before it could log anything."""
+    append_log_line(config_path, "error", "start failed", {"reason": " ".join(message.split()), "output": str(output)})
+
+
+def append_log_line(config_path: Path, level: str, msg: str, fields: dict[str, str]) -> None:
+    """Append one line to the JSON log of the service started with `config_path` (unless LOG is false there),
+    for what is known before the service itself logs (or when it cannot)."""
     if read_config_dict(config_path).get("LOG") in (False, "false", "0"):
         return
-    record = {
-        "ts": round(time.time(), 3),
-        "level": "error",
-        "msg": "start failed",
-        "reason": " ".join(message.split()),
-        "output": str(output),
-    }
+    record = {"ts": round(time.time(), 3), "level": level, "msg": msg, **fields}
     directory = Path(log_dir_of(config_path))
     with contextlib.suppress(OSError):
-        directory.mkdir(parents=True, exist_ok=True)
-        with (directory / LOG_FILE).open("a", encoding="utf-8") as log:
-            log.write(json.dumps(record, ensure_ascii=False) + "\n")
+        private_directory(directory)
+        with open_private_append(directory / LOG_FILE) as log:
+            log.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
 
 
 def _early_exit_message(code: int, stderr: str, port: int, log_path: Path) -> str:
     lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("--- ccr start")]
-    reason = "\n".join(lines[-10:]).strip()
+    # The service's own JSON log lines (a start-up warning, "starting") are in its log already; the reason is in
+    # what else it printed (uvicorn's error, a traceback), when there is any.
+    plain = [line for line in lines if not line.startswith('{"ts":')]
+    reason = "\n".join((plain or lines)[-10:]).strip()
     if "address already in use" in stderr.lower() or "errno 98" in stderr.lower():
         return port_in_use_message(port)  # uvicorn's own "[Errno 98] ..." line says no more than this
     if code == 2 and reason:
