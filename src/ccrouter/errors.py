@@ -95,12 +95,16 @@ class UpstreamError(GatewayError):
         retry_after_s: float | None = None,
         *,
         retry_later: bool = True,
+        local: bool = False,
     ) -> None:
         super().__init__(status, message, error_type)
         self.retry_after_s = retry_after_s  # the provider's Retry-After, when it sent one
         # False when waiting cannot help: a server on this machine refused the connection (it is not running).
         # Other targets are still tried; another round after a back-off is not.
         self.retry_later = retry_later
+        # True when this machine failed, not the provider (out of file descriptors): the provider is not blamed
+        # (no cool-down) and no other target is tried (it would fail the same way).
+        self.local = local
 
 
 def error_body(error_type: str, message: str) -> dict[str, Any]:
@@ -109,3 +113,21 @@ def error_body(error_type: str, message: str) -> dict[str, Any]:
 
 def error_json(error_type: str, message: str) -> bytes:
     return json.dumps(error_body(error_type, message), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def drop_tracebacks(exc: BaseException) -> None:
+    """Clear the traceback of `exc` and of every exception chained to it, once it has been handled.
+
+    A traceback holds the frames it passed through, and their locals: a request's body and what was built from
+    it. A frame that also holds the exception (an `except ... as` name, a `last = exc`) makes a reference cycle,
+    which only the garbage collector frees, and the service runs it rarely (`App` tunes it for speed): without
+    this, every failed request kept its body in memory for a long while."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending.extend(chained for chained in (current.__cause__, current.__context__) if chained is not None)

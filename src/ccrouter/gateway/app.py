@@ -13,7 +13,8 @@ from typing import Any
 
 from ccrouter import tokens
 from ccrouter.errors import GatewayError
-from ccrouter.gateway.auth import check_api_key, check_origin
+from ccrouter.gateway.auth import check_api_key, check_host, check_origin
+from ccrouter.gateway.auth_failures import AuthFailures, client_of
 from ccrouter.gateway.connections import ConnectionGauge
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import Logger
@@ -45,6 +46,8 @@ class App:
         self.tune_gc = tune_gc  # off where the app is not alone in its process (tests serving many apps)
         self.gauge = gauge  # open and most connections, when served by connections.py's protocol
         self._background: list[asyncio.Task[None]] = []
+        self.auth_failures = AuthFailures()  # wrong keys wait, guessers are refused (auth_failures.py)
+        upstream.on_out_of_files = log.error  # once per burst; each request's own line says 503 as well
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -55,11 +58,14 @@ class App:
 
     async def _http(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
+        if not self.gateway.runtime.config.apikey:  # with a key, any Host: a rebinding page cannot know the key
+            foreign_host = check_host(scope["headers"])
+            if foreign_host is not None:
+                await send_error(send, foreign_host)
+                return
         if method == "POST" and path.startswith("/v1/messages"):
             headers = _headers(scope)
-            denied = self._authorize(headers)
-            if denied is not None:
-                await send_error(send, denied)
+            if await self._refused(scope, headers, send):
                 return
             raw = await self._read_body(receive, send)
             if raw is None:
@@ -85,9 +91,7 @@ class App:
 
     async def _session(self, session_id: str, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /api/sessions/{id}: what served the session's latest request (for `ccr statusline`)."""
-        denied = self._authorize(_headers(scope))
-        if denied is not None:
-            await send_error(send, denied)
+        if await self._refused(scope, _headers(scope), send):
             return
         activity = self.gateway.activity.get(session_id)
         if activity is None:
@@ -105,25 +109,39 @@ class App:
 
     async def _models(self, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /v1/models: the routes and models Claude Code's `/model` offers (model discovery)."""
-        denied = self._authorize(_headers(scope))
-        if denied is not None:
-            await send_error(send, denied)
+        if await self._refused(scope, _headers(scope), send):
             return
         await send_json(send, 200, models_page(self.gateway.runtime.config))
 
     async def _cooldowns(self, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /api/cooldowns: the targets every route skips for now (for `ccr status`)."""
-        denied = self._authorize(_headers(scope))
-        if denied is not None:
-            await send_error(send, denied)
+        if await self._refused(scope, _headers(scope), send):
             return
         redact = self.gateway.runtime.redact  # a reason quotes the provider, which may echo its key
         cooling = self.gateway.cooldowns.all_cooling(time.monotonic())
         await send_json(send, 200, {"cooling": [{**c.as_dict(), "reason": redact(c.reason)} for c in cooling]})
 
-    def _authorize(self, headers: dict[str, str]) -> GatewayError | None:
+    async def _refused(self, scope: MutableMapping[str, Any], headers: dict[str, str], send: Send) -> bool:
+        """Whether the request was refused (and answered): a wrong APIKEY (after its client's turn in the failure
+        queue), a client guessing keys, or without an APIKEY a foreign browser Origin."""
         apikey = self.gateway.runtime.config.apikey
-        return check_api_key(headers, apikey) if apikey else check_origin(headers)
+        if not apikey:
+            denied = check_origin(headers)
+            if denied is not None:
+                await send_error(send, denied)
+            return denied is not None
+        client = client_of(scope)
+        refusal = self.auth_failures.refusal(client)  # before the key is looked at: a guess must learn nothing
+        if refusal is not None:
+            error, retry_after_s = refusal
+            await send_error(send, error, [("retry-after", f"{retry_after_s:.0f}")])
+            return True
+        denied = check_api_key(headers, apikey)
+        if denied is None:
+            return False
+        await self.auth_failures.wait_turn(client)
+        await send_error(send, denied)
+        return True
 
     async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
         """The whole request body; None (after answering 413) when it is over MAX_REQUEST_BODY_MB."""

@@ -3,10 +3,11 @@
 A target is tried, and the next one after it, on 408, 409, 429, 5xx, a connection error or a time-out, and only
 while nothing has reached the client: for a stream, until the provider's first translated bytes (or until the
 commit window passes, after which the client's stream starts and keepalive pings flow); for a plain request,
-until the whole reply is read and translated. Other 4xx go straight back to the client. When every target has
-failed, the route is tried again after a back-off (the provider's `Retry-After`, up to a cap, else exponential
-with jitter), a bounded number of times, all within API_TIMEOUT_MS. Each try becomes an `Attempt` the response
-headers and the log line report. The network is a `Transport` (the gateway's is `upstream.Upstream`).
+until the whole reply is read and translated. Other 4xx go straight back to the client, and so does a failure of
+this machine's (a `local` UpstreamError: out of file descriptors), for which no provider is blamed. When every
+target has failed, the route is tried again after a back-off (the provider's `Retry-After`, up to a cap, else
+exponential with jitter), a bounded number of times, all within API_TIMEOUT_MS. Each try becomes an `Attempt` the
+response headers and the log line report. The network is a `Transport` (the gateway's is `upstream.Upstream`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from email.utils import parsedate_to_datetime
 import orjson
 
 from ccrouter.config.model import Config, Target
-from ccrouter.errors import BadRequest, GatewayError, UpstreamError
+from ccrouter.errors import BadRequest, GatewayError, UpstreamError, drop_tracebacks
 from ccrouter.gateway.cooldowns import Cooldowns, Cooling
 from ccrouter.gateway.records import Attempt
 from ccrouter.gateway.request import MessagesRequest
@@ -106,8 +107,11 @@ class Dispatcher:
                 try:
                     return await self._try(target, plan, config, adapter_for, deadline)
                 except UpstreamError as exc:
+                    if exc.local:  # this machine failed (out of file descriptors): every target would, alike
+                        raise
                     if not is_retryable(exc.status):
                         raise self._final(exc, plan) from None
+                    drop_tracebacks(exc)  # kept in `last`: its traceback would hold this frame (a cycle)
                     last = exc
                     worth_another_round = worth_another_round or exc.retry_later
             if not worth_another_round:
@@ -179,7 +183,7 @@ class Dispatcher:
         except UpstreamError as exc:
             attempt.status, attempt.error = exc.status, exc.message
             attempt.ms = round((self._clock() - started) * 1000, 1)
-            if is_retryable(exc.status):
+            if is_retryable(exc.status) and not exc.local:  # a local failure is not the provider's fault
                 reason = f"HTTP {exc.status}: {plan.redact(exc.message)[:300]}"
                 seconds = self.cooldowns.failed(target.label, reason, self._clock(), config.cooldown, exc.retry_after_s)
                 if seconds and self.on_cooldown is not None:

@@ -1,8 +1,9 @@
 """The only module that talks to providers over the network: one pooled aiohttp client, the gateway's `Transport`.
 
 Connection errors and time-outs become `UpstreamError`s with a message that names the provider and the next
-step. Cancelling the task that awaits a response or a chunk closes the connection at once, so a client that
-goes away stops the provider's work (and its billing) too.
+step. Running out of file descriptors is this machine's failure, not the provider's: a `local` 503 that says how
+to raise the limit, reported to `on_out_of_files` once per burst. Cancelling the task that awaits a response or a
+chunk closes the connection at once, so a client that goes away stops the provider's work (and its billing) too.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
-from collections.abc import AsyncIterator, Mapping
+import math
+import resource
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from functools import lru_cache
 
 import aiohttp
@@ -18,6 +22,8 @@ from yarl import URL
 
 from ccrouter.errors import UpstreamError
 from ccrouter.providers.base import ForwardRequest, Transport
+
+OUT_OF_FILES_QUIET_S = 30.0  # a burst of fd exhaustion ends after this long without one; the next one is logged
 
 
 class UpstreamResponse:
@@ -68,6 +74,8 @@ class Upstream(Transport):
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self.on_out_of_files: Callable[[str], None] | None = None  # told the first failure of each burst
+        self._out_of_files_at = -math.inf
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
@@ -97,13 +105,8 @@ class Upstream(Transport):
                 proxy=proxy_url,
                 timeout=_timeout(timeout_ms),
             )
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamError(
-                502,
-                f"Could not connect to provider {provider_name!r} ({_origin(request.url)}): {exc.strerror or exc}. "
-                "Check its api_base_url in the config and that the server is running.",
-                retry_later=not _refused_on_this_machine(exc),
-            ) from None
+        except aiohttp.ClientOSError as exc:  # connecting, or the connection breaking while the request is sent
+            raise self._os_failure(exc, request.url, provider_name) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _failure(exc, f"from provider {provider_name!r}") from None
         except ValueError as exc:  # aiohttp refuses the request itself: credentials both in the URL and a header
@@ -114,6 +117,47 @@ class Upstream(Transport):
                 retry_later=False,
             ) from None
         return UpstreamResponse(response)
+
+    def _os_failure(self, exc: aiohttp.ClientOSError, url: str, provider_name: str) -> UpstreamError:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            return self._out_of_files(exc.errno, provider_name)
+        if not isinstance(exc, aiohttp.ClientConnectorError):
+            return _failure(exc, f"from provider {provider_name!r}")
+        return UpstreamError(
+            502,
+            f"Could not connect to provider {provider_name!r} ({_origin(url)}): {exc.strerror or exc}. "
+            "Check its api_base_url in the config and that the server is running.",
+            retry_later=not _refused_on_this_machine(exc),
+        )
+
+    def _out_of_files(self, error_number: int, provider_name: str) -> UpstreamError:
+        """The 503 for a connection this machine could not open for lack of file descriptors, told to
+        `on_out_of_files` when it starts a burst."""
+        failure = UpstreamError(503, _out_of_files_message(error_number, provider_name), retry_later=False, local=True)
+        now = time.monotonic()
+        if now - self._out_of_files_at > OUT_OF_FILES_QUIET_S and self.on_out_of_files is not None:
+            self.on_out_of_files(
+                f"{failure.message} (logged once per burst: until {OUT_OF_FILES_QUIET_S:.0f} s pass without "
+                "another, further requests fail the same way without a log line of their own)"
+            )
+        self._out_of_files_at = now
+        return failure
+
+
+def _out_of_files_message(error_number: int, provider_name: str) -> str:
+    if error_number == errno.ENFILE:
+        return (
+            f"This machine ran out of file descriptors (its system-wide limit) while ccrouter connected to provider "
+            f"{provider_name!r}, which was not reached and is not to blame. Close programs that hold many files or "
+            "raise the limit (sysctl fs.file-max), then retry."
+        )
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return (
+        f"ccrouter ran out of file descriptors (its limit is {soft} open files) while connecting to provider "
+        f"{provider_name!r}, which was not reached and is not to blame. Raise the limit where the router starts "
+        "(`ulimit -n 65536` before `ccr start`, or LimitNOFILE= for a systemd service), or run fewer Claude Code "
+        "sessions and parallel requests at once, then retry."
+    )
 
 
 @lru_cache(maxsize=16)
