@@ -16,9 +16,10 @@ from collections.abc import Iterable
 
 from ccrouter.config.model import DEFAULT_PING_INTERVAL_MS
 from ccrouter.config.scenarios import Scenario
-from ccrouter.errors import GatewayError, UpstreamError
+from ccrouter.errors import GatewayError, UpstreamError, drop_tracebacks
 from ccrouter.gateway import routing
 from ccrouter.gateway.cooldowns import Cooldowns
+from ccrouter.gateway.counting import estimate_body
 from ccrouter.gateway.custom_router import ask_custom_router
 from ccrouter.gateway.dispatch import Dispatcher, Plan
 from ccrouter.gateway.logs import Logger
@@ -35,7 +36,7 @@ from ccrouter.gateway.turns import TurnPins, continues_turn, turn_key
 from ccrouter.providers.base import Reply, Transport
 from ccrouter.providers.sse_translation import encode_events
 from ccrouter.providers.stream_events import whole_message_events
-from ccrouter.tokens import SessionCountsCache, estimate_tokens
+from ccrouter.tokens import SessionCountsCache
 
 CLIENT_CLOSED = 499  # nginx's convention for "the client went away before the answer"
 
@@ -86,7 +87,9 @@ class Gateway:
             kind = kind_of(request)
             record.request_class = kind.request_class.value
             record.turn = turn_key(request, kind)
-            estimate = estimate_tokens(request.body, self.session_counts.get(request.session_id))
+            estimate = await estimate_body(
+                request.body, len(raw), self.session_counts.get(request.session_id, len(raw))
+            )
             record.estimated_input_tokens = estimate
             pin = self.turns.get(record.turn) if continues_turn(request) else None
             facts = routing.Facts(
@@ -112,6 +115,7 @@ class Gateway:
             else:
                 await relay_stream(opened, route_headers, send, record, started, self.ping_interval_s, runtime.redact)
         except GatewayError as exc:
+            drop_tracebacks(exc)  # its frames hold the request's body, in cycles the tuned collector seldom frees
             message = runtime.redact(exc.message)
             record.status, record.error = exc.status, message
             tried = [attempt for attempt in record.attempts if attempt.status]
@@ -159,7 +163,7 @@ class Gateway:
             await send_error(send, exc)
             return
         try:
-            count = estimate_tokens(body)
+            count = await estimate_body(body, len(raw))
         except Exception as exc:  # a bug of ours
             await send_error(send, self._internal_error(exc, "count_tokens", self.runtime))
             return
