@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.support.ccr_cli import fake_provider_config
@@ -105,6 +107,20 @@ def test_first_run_installs_then_says_to_run_ccr_init(tmp_path: Path) -> None:
     assert "Traceback" not in first.stderr
 
 
+def _line_with(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
+    """The process's stdout up to and including the first line holding `needle` (read within `timeout`)."""
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        line = proc.stdout.readline() if ready else ""
+        if not line:
+            raise AssertionError(f"{needle!r} not printed within {timeout} s; stdout so far: {seen!r}")
+        seen += line
+    return seen
+
+
 def test_later_runs_install_nothing_and_serve_offline(tmp_path: Path, upstream: ScriptedUpstream) -> None:
     run_sh = RunSh(tmp_path)
     assert run_sh.run().returncode == 2  # installs (no config yet)
@@ -123,8 +139,10 @@ def test_later_runs_install_nothing_and_serve_offline(tmp_path: Path, upstream: 
     )
     try:
         wait_for_health(f"http://127.0.0.1:{port}", proc=proc)  # type: ignore[arg-type]
+        serving = _line_with(proc, "ccrouter serving at", timeout=30)  # printed once it has seen /health answer
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)
+        out = serving + out
     finally:
         if proc.poll() is None:
             proc.kill()
