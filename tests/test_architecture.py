@@ -6,6 +6,7 @@ ccrouter is a few wings over a few shared leaves, each wing allowed to lean only
     config      parses and edits the config file
     providers   translates between the Anthropic Messages format and each provider's wire format (no I/O)
     service     starts, finds and stops the background service (standard library only: fast commands)
+    ledger      the usage ledger: rows, prices, the SQLite store and its writer, budgets
     gateway     the ASGI router: routing, dispatch, logs, hot reload
     statusline  `ccr statusline` (standard library only: Claude Code runs it every few seconds)
     cli         the `ccr` commands
@@ -31,9 +32,19 @@ MAX_LINES = 400
 STDLIB = frozenset(sys.stdlib_module_names)
 
 LEAVES = frozenset(f"{PACKAGE}.{name}" for name in ("errors", "paths", "files", "sse", "recent", "tokens", "user_code"))
-WINGS = ("config", "providers", "service", "gateway", "statusline", "cli")
+WINGS = ("config", "providers", "service", "ledger", "gateway", "statusline", "cli")
 # Who may import whom, by layer: a module imports from its own layer or a lower one, never upward.
-LAYER = {"leaf": 0, "config": 1, "providers": 2, "service": 2, "gateway": 3, "statusline": 3, "cli": 4, "entry": 5}
+LAYER = {
+    "leaf": 0,
+    "config": 1,
+    "providers": 2,
+    "service": 2,
+    "ledger": 2,
+    "gateway": 3,
+    "statusline": 3,
+    "cli": 4,
+    "entry": 5,
+}
 
 
 @dataclass(frozen=True)
@@ -271,6 +282,32 @@ def test_config_imports_only_the_standard_library_json5_and_its_leaves() -> None
     assert not broken, report(
         "ccrouter.config.* imports only the standard library, json5, "
         "and ccrouter.errors/paths/files/user_code/config.*.",
+        broken,
+    )
+
+
+def test_the_ledger_leans_only_on_its_config_and_the_leaves() -> None:
+    allowed = ours(
+        "errors",
+        "paths",
+        "files",
+        "untrusted",
+        "config.ledger_section",
+        "config.budget_rules",
+        "config.model",
+        "ledger",
+    )
+    broken = [
+        i
+        for i in all_imports()
+        if wing_of(i.importer) == "ledger"
+        and top(i.target) not in STDLIB | {"genai_prices"}
+        and not (top(i.target) == PACKAGE and within(i.target, *allowed))
+    ]
+    assert not broken, report(
+        "ccrouter.ledger.* imports only the standard library (sqlite3 included), genai_prices, "
+        "ccrouter.errors/paths/files/untrusted, its own config sections (config.ledger_section, config.budget_rules, "
+        "config.model) and ccrouter.ledger.*: a PostgreSQL store or `ccr usage` must not drag the gateway in.",
         broken,
     )
 

@@ -1,0 +1,131 @@
+"""The config keys of the usage ledger: `LEDGER`, `Prices`, `Baseline` and `Budgets`, read into `LedgerSettings`.
+
+`Prices` overrides what genai-prices knows, in USD per million tokens:
+`{"provider,model": {"input": 0.27, "output": 1.10, "cache_read": 0.07, "cache_write": 0.27}}`. The key names a
+configured target; `cache_read` and `cache_write` default to `input`, because a provider that does not price its
+cache bills those tokens as input. `Baseline` names what savings are measured against (by default the Claude model
+each request asked for): a model of a configured provider (listed or not: it is priced like the provider's own), or
+of a provider genai-prices knows and the config does not ("anthropic,claude-sonnet-4-5"). It is priced when first
+needed; one without a price gets a hint then. `Budgets` is read by `budget_rules.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ccrouter.config.budget_rules import BudgetRule, budget_rules
+from ccrouter.config.model import Provider
+from ccrouter.config.router_section import target_of
+from ccrouter.config.scalars import number, read_bool, read_text, read_typed, shown
+from ccrouter.errors import ConfigError
+
+PRICE_KINDS = ("input", "output", "cache_read", "cache_write")
+_PRICES_EXAMPLE = '{"input": 0.27, "output": 1.10, "cache_read": 0.07, "cache_write": 0.27}'
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """What a model costs, in USD per million tokens of each kind (input counts only the tokens not read from or
+    written to the prompt cache, as Anthropic's `input_tokens` does)."""
+
+    input: float
+    output: float
+    cache_read: float
+    cache_write: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "input": self.input,
+            "output": self.output,
+            "cache_read": self.cache_read,
+            "cache_write": self.cache_write,
+        }
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    enabled: bool = True  # LEDGER: false writes no ledger (and leaves budgets without the spend before a restart)
+    prices: Mapping[str, Price] = field(default_factory=dict)  # "provider,model" (as Providers spells them) -> price
+    baseline: str | None = None  # "provider,model"; None: the Claude model each request asked for
+    budgets: tuple[BudgetRule, ...] = ()
+
+
+def ledger_section(data: Mapping[str, Any], providers: Iterable[Provider]) -> LedgerSettings:
+    """The ledger's keys of the config object `data`, checked against `providers`; errors name the key and the fix."""
+    providers = list(providers)
+    return LedgerSettings(
+        enabled=read_bool(data, "LEDGER", True),
+        prices=_prices(data, providers),
+        baseline=_baseline(data, providers),
+        budgets=budget_rules(data, providers),
+    )
+
+
+def _prices(data: Mapping[str, Any], providers: list[Provider]) -> dict[str, Price]:
+    block: dict[str, Any] = read_typed(
+        data, "Prices", dict, {}, like=f'{{"deepseek,deepseek-chat": {_PRICES_EXAMPLE}}}'
+    )
+    prices: dict[str, Price] = {}
+    seen: dict[str, str] = {}
+    for key, value in block.items():
+        where = f"Prices[{key!r}]"
+        label = target_of(key, where, providers).label
+        if label.casefold() in seen:
+            raise ConfigError(f"{where} prices the same model as Prices[{seen[label.casefold()]!r}]; keep one of them.")
+        seen[label.casefold()] = key
+        prices[label] = _price(value, where)
+    return prices
+
+
+def _price(value: Any, where: str) -> Price:
+    """One `Prices` entry: input and output required, the cache prices defaulting to input."""
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{where} is {shown(value)}; it must be an object of USD per million tokens, like {_PRICES_EXAMPLE}."
+        )
+    unknown = [key for key in value if key not in PRICE_KINDS]
+    if unknown:
+        raise ConfigError(
+            f"{where} has the unknown key {unknown[0]!r}; "
+            f"its keys are {', '.join(PRICE_KINDS)} (USD per million tokens)."
+        )
+    missing = [kind for kind in ("input", "output") if value.get(kind) is None]
+    if missing:
+        raise ConfigError(
+            f"{where} lacks {' and '.join(missing)}; give at least input and output, like {_PRICES_EXAMPLE}."
+        )
+    found = {kind: _usd_per_million(value, kind, where) for kind in PRICE_KINDS if value.get(kind) is not None}
+    return Price(
+        input=found["input"],
+        output=found["output"],
+        cache_read=found.get("cache_read", found["input"]),
+        cache_write=found.get("cache_write", found["input"]),
+    )
+
+
+def _usd_per_million(value: Mapping[str, Any], kind: str, where: str) -> float:
+    found = number(value[kind])
+    if found is None or found < 0:
+        raise ConfigError(
+            f"{where}.{kind} is {shown(value[kind])}; it must be a number of USD per million tokens, 0 or more, "
+            "like 0.27."
+        )
+    return float(found)
+
+
+def _baseline(data: Mapping[str, Any], providers: list[Provider]) -> str | None:
+    text = read_text(data, "Baseline")
+    if text is None:
+        return None
+    provider_name, comma, model = text.partition(",")
+    if not comma or not provider_name.strip() or not model.strip():
+        raise ConfigError(
+            f'Baseline is {shown(text)}, but it must be "provider,model", like "anthropic,claude-sonnet-4-5": '
+            "what savings are measured against (leave it out to use the Claude model each request asked for)."
+        )
+    provider = next((p for p in providers if p.name.casefold() == provider_name.strip().casefold()), None)
+    if provider is None:
+        return f"{provider_name.strip()},{model.strip()}"  # a provider genai-prices knows, e.g. anthropic
+    return f"{provider.name},{provider.find_model(model.strip()) or model.strip()}"  # any model it prices
