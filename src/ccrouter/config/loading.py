@@ -17,6 +17,7 @@ from typing import Any
 import json5
 
 from ccrouter.config.apikey import apikey_problem
+from ccrouter.config.ledger_section import ledger_section
 from ccrouter.config.model import (
     DEFAULT_CUSTOM_ROUTER_TIMEOUT_MS,
     DEFAULT_HOST,
@@ -175,6 +176,7 @@ def _build(data: dict[str, Any], path: Path | None, run_user_code: bool) -> Conf
         cooldown=cooldown_policy(data),
         max_body_bytes=max_body_bytes(data),
         limits=connection_limits(data),
+        ledger=ledger_section(data, providers),
         ping_interval_ms=read_whole_number(
             data, "PING_INTERVAL_MS", DEFAULT_PING_INTERVAL_MS, minimum=1, unit="milliseconds"
         ),

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccrouter.config.policy import DEFAULT_MAX_BODY_MB, ConnectionLimits, CooldownPolicy, RetryPolicy
 from ccrouter.config.scenarios import THINK_SIGNALS
 from ccrouter.config.transformers import DEFAULT_WIRE_FORMAT, selects_wire_format
 from ccrouter.paths import home_dir
+
+if TYPE_CHECKING:
+    from ccrouter.config.ledger_section import LedgerSettings
 
 DEFAULT_PORT = 3456
 DEFAULT_HOST = "127.0.0.1"
@@ -109,6 +112,9 @@ class Config:
     cooldown: CooldownPolicy = field(default_factory=CooldownPolicy)
     max_body_bytes: int = DEFAULT_MAX_BODY_MB * 1024 * 1024
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    # LEDGER, Prices, Baseline, Budgets; the loader always sets it (None, in a Config built by hand: the defaults).
+    # Not imported at run time here: ledger_section reads Provider from this module.
+    ledger: LedgerSettings | None = None
     ping_interval_ms: int = DEFAULT_PING_INTERVAL_MS  # a streamed reply's keep-alive ping while the provider is silent
     raw: Mapping[str, Any] = field(default_factory=dict)  # interpolated, for custom routers
     path: Path | None = None

@@ -25,6 +25,7 @@ from ccrouter.gateway.upstream import Upstream
 
 SESSIONS_PATH = "/api/sessions/"
 COOLDOWNS_PATH = "/api/cooldowns"
+BUDGETS_PATH = "/api/budgets"
 MODELS_PATH = "/v1/models"
 
 
@@ -82,6 +83,8 @@ class App:
             await self._models(scope, send)
         elif method == "GET" and path == COOLDOWNS_PATH:
             await self._cooldowns(scope, send)
+        elif method == "GET" and path == BUDGETS_PATH:
+            await self._budgets(scope, send)
         elif method == "GET" and path.startswith(SESSIONS_PATH):
             await self._session(path[len(SESSIONS_PATH) :], scope, send)
         elif method == "HEAD" and path in ("/", "/api/hello"):
@@ -99,7 +102,7 @@ class App:
                 send, GatewayError(404, f"No request of session {session_id[:100]!r} yet.", "not_found_error")
             )
             return
-        await send_json(send, 200, activity.as_dict())
+        await send_json(send, 200, {**activity.as_dict(), "budget": self._budget_note()})
 
     def _health(self) -> dict[str, Any]:
         """Alive, and how many client connections are open of the most it holds (`ccr status` shows them)."""
@@ -120,6 +123,22 @@ class App:
         redact = self.gateway.runtime.redact  # a reason quotes the provider, which may echo its key
         cooling = self.gateway.cooldowns.all_cooling(time.monotonic())
         await send_json(send, 200, {"cooling": [{**c.as_dict(), "reason": redact(c.reason)} for c in cooling]})
+
+    def _budget_note(self) -> str | None:
+        """For the statusline: the budgets past their warning share, e.g. "daily budget 85% ($4.25 of $5.00)"."""
+        notes = [
+            f"{b.name} budget {b.spent_usd / b.usd:.0%} (${b.spent_usd:.2f} of ${b.usd:.2f})"
+            for b in self.gateway.runtime.accounts.budget_status()
+            if b.state != "ok"
+        ]
+        return "; ".join(notes) or None
+
+    async def _budgets(self, scope: MutableMapping[str, Any], send: Send) -> None:
+        """GET /api/budgets: each budget's spend this period and its state (for `ccr status`)."""
+        if await self._refused(scope, _headers(scope), send):
+            return
+        budgets = self.gateway.runtime.accounts.budget_status()
+        await send_json(send, 200, {"budgets": [budget.as_dict() for budget in budgets]})
 
     async def _refused(self, scope: MutableMapping[str, Any], headers: dict[str, str], send: Send) -> bool:
         """Whether the request was refused (and answered): a wrong APIKEY (after its client's turn in the failure
@@ -212,6 +231,8 @@ class App:
                 for task in self._background:
                     task.cancel()
                 await self.upstream.close()
+                if self.gateway.runtime.ledger is not None:  # the rows still in memory, then the file
+                    await asyncio.to_thread(self.gateway.runtime.ledger.close)
                 self.log.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

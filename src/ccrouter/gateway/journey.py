@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterable
 
-from ccrouter.config.model import DEFAULT_PING_INTERVAL_MS
+from ccrouter.config.model import DEFAULT_PING_INTERVAL_MS, Target
 from ccrouter.config.scenarios import Scenario
 from ccrouter.errors import GatewayError, UpstreamError, drop_tracebacks
 from ccrouter.gateway import routing
@@ -81,6 +81,7 @@ class Gateway:
         try:
             request = MessagesRequest.parse(raw, headers)
             record.stream, record.requested_model, record.session_id = request.stream, request.model, request.session_id
+            runtime.accounts.note_project(record, request)
             if self.log.threshold <= 10:
                 self.log.debug("request body", request_id=record.request_id, body=raw.decode("utf-8", "replace"))
             subagent = take_subagent_tag(request.body)
@@ -104,7 +105,8 @@ class Gateway:
             route = routing.route(request, self.project_routes.config_for(runtime.config, request), facts)
             self._note_unused_custom_choice(facts, route, record.request_id)
             record.scenario, record.pinned = route.name, route.pinned
-            plan = Plan(request, record.request_id, route.targets, estimate, record.attempts, runtime.redact)
+            targets = self._within_budgets(runtime, route, record)
+            plan = Plan(request, record.request_id, targets, estimate, record.attempts, runtime.redact)
             opened = await self.dispatcher.open(plan, runtime.config, runtime.adapter)
             record.served_by(opened.target)
             route_headers = route_headers_of(record)
@@ -137,8 +139,35 @@ class Gateway:
                 await send_error(send, error)
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+            self._settle(runtime, record)
             for sink in self.sinks:
                 sink(record)
+
+    def _within_budgets(self, runtime: Runtime, route: routing.Route, record: RequestRecord) -> tuple[Target, ...]:
+        """The route's targets, or its budget's `then` target when a budget of the primary is spent; a spent budget
+        without `then` refuses the request (429, which Claude Code shows)."""
+        primary = route.primary
+        decision = runtime.accounts.check(primary.provider.name, primary.model, route.name)
+        if decision is None:
+            return route.targets
+        for warning in decision.warnings:
+            self.log.warn("budget near its cap", request_id=record.request_id, budget=warning)
+        record.budget = decision.budget
+        if decision.refused:
+            raise decision.error()
+        if decision.target is None:
+            return route.targets
+        then = runtime.config.resolve(",".join(decision.target))
+        if then is None:  # validated at load time; a hand-built config may still lack it
+            raise GatewayError(500, f"Budget {decision.budget!r} sends requests to {decision.target}, not configured.")
+        return (then,)
+
+    def _settle(self, runtime: Runtime, record: RequestRecord) -> None:
+        """Cost, budgets and the ledger row; a fault there is logged, never the request's."""
+        try:
+            runtime.accounts.settle(record)
+        except Exception as exc:
+            self.log.error("request not accounted", request_id=record.request_id, error=f"{type(exc).__name__}: {exc}")
 
     async def _ask_custom_router(self, runtime: Runtime, request: MessagesRequest, request_id: str) -> str | None:
         if runtime.custom_router is None:
@@ -223,6 +252,8 @@ def route_headers_of(record: RequestRecord) -> list[tuple[str, str]]:
         headers += [("x-ccr-provider", record.provider), ("x-ccr-model", record.model or "")]
     if record.attempts:
         headers.append(("x-ccr-attempts", attempts_header(record.attempts)))
+    if record.budget:
+        headers.append(("x-ccr-budget", record.budget))
     return headers
 
 

@@ -52,6 +52,7 @@ class RequestRecord:
     started_at: float
     stream: bool = False
     session_id: str | None = None
+    project: str | None = None  # Claude Code's working directory, when the ledger keeps rows
     requested_model: str | None = None
     scenario: str | None = None  # the route taken: a Scenario's name, or "subagent:<type>" for an agent type's route
     request_class: str | None = None  # Claude Code's: main, subagent, auxiliary, compaction
@@ -67,6 +68,9 @@ class RequestRecord:
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
     stop_reason: str | None = None
+    cost_usd: float | None = None  # what the tokens cost at the served target's price; None when it has none
+    baseline_cost_usd: float | None = None  # the same tokens at the price of the Claude model asked for
+    budget: str | None = None  # the budget that changed the route or refused the request
     error: str | None = None
     attempts: list[Attempt] = field(default_factory=list)  # every target tried (or skipped), in order
     turn: str | None = field(default=None, repr=False)  # the turn key pinning uses (not logged)

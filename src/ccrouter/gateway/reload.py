@@ -20,6 +20,7 @@ from pathlib import Path
 from ccrouter.config.loading import load_config
 from ccrouter.config.model import Config
 from ccrouter.errors import ConfigError
+from ccrouter.gateway.accounting import Ledger
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import LEVELS, Logger, Redactor
 from ccrouter.gateway.off_loop import in_daemon_thread
@@ -110,7 +111,8 @@ class ConfigWatcher:
         be used."""
         assert self.path is not None
         path, current = self.path, self.gateway.runtime.config
-        outcome = await in_daemon_thread(lambda: _prepared_runtime(path, current), name="ccr-config-reload")
+        ledger = self.gateway.runtime.ledger
+        outcome = await in_daemon_thread(lambda: _prepared_runtime(path, current, ledger), name="ccr-config-reload")
         if outcome.error is not None:
             exc = outcome.error
             # not a ConfigError: not a config problem we know (user code may even raise SystemExit): say it
@@ -126,7 +128,7 @@ class ConfigWatcher:
 
     def apply(self, config: Config) -> None:
         """Serve `config` from now on (a ConfigError, from loading its custom router, changes nothing)."""
-        self._install(Runtime(config))
+        self._install(Runtime(config, self.gateway.runtime.ledger))
 
     def _install(self, runtime: Runtime) -> None:
         """Swap the runtime in, and take its log level and secrets."""
@@ -136,13 +138,13 @@ class ConfigWatcher:
         self.log.redact = Redactor([*self.log.redact.secrets, *runtime.redact.secrets])
 
 
-def _prepared_runtime(path: Path, current: Config) -> Runtime:
+def _prepared_runtime(path: Path, current: Config, ledger: Ledger | None) -> Runtime:
     """The runtime of the config at `path`, its user code loaded (in a worker thread: this may take long)."""
     config = load_config(path)
     blocked = restart_only_changes(current, config)
     if blocked:
         raise ConfigError(f"{', '.join(blocked)} changed; run `ccr restart` to apply that.")
-    return Runtime(config)
+    return Runtime(config, ledger)
 
 
 def _short(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ccrouter.config.model import Config, Target
+from ccrouter.gateway.accounting import Accounts, Ledger
 from ccrouter.gateway.custom_router import CustomRouter, load_custom_router
 from ccrouter.gateway.logs import Redactor, url_secrets
 from ccrouter.providers.base import Adapter
@@ -10,10 +11,13 @@ from ccrouter.providers.registry import make_adapter
 
 
 class Runtime:
-    """One config with its custom router (loaded now), its redactor, and its adapters (made on first use)."""
+    """One config with its custom router (loaded now), its redactor, its prices and budgets (`accounts`, charging
+    into `ledger`), and its adapters (made on first use)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, ledger: Ledger | None = None) -> None:
         self.config = config
+        self.ledger = ledger
+        self.accounts = Accounts(config, ledger)
         self.custom_router: CustomRouter | None = (
             load_custom_router(config.custom_router_path, config.custom_router_timeout_ms)
             if config.custom_router_path

@@ -12,13 +12,14 @@ from pathlib import Path
 from ccrouter.config.loading import load_config
 from ccrouter.config.model import Config
 from ccrouter.errors import ConfigError
+from ccrouter.gateway.accounting import Ledger
 from ccrouter.gateway.app import App
 from ccrouter.gateway.auth import bind_host
 from ccrouter.gateway.connections import ConnectionGauge, connection_capacity, guarded_protocol, raise_fd_limit
 from ccrouter.gateway.journey import Gateway
-from ccrouter.gateway.logs import Logger
+from ccrouter.gateway.logs import Logger, Redactor
 from ccrouter.gateway.reload import ConfigWatcher
-from ccrouter.gateway.runtime import Runtime
+from ccrouter.gateway.runtime import Runtime, secrets_of
 from ccrouter.gateway.upstream import Upstream
 from ccrouter.paths import LOG_DIR
 
@@ -31,8 +32,10 @@ def build_app(
     that serves nothing else; `gauge` counts the open connections for `ccr status`."""
     if ping_interval_s is None:
         ping_interval_s = config.ping_interval_ms / 1000
-    runtime = Runtime(config)
-    log = Logger(config.home / LOG_DIR if config.log else None, config.log_level, runtime.redact, echo=sys.stderr)
+    log = Logger(
+        config.home / LOG_DIR if config.log else None, config.log_level, Redactor(secrets_of(config)), echo=sys.stderr
+    )
+    runtime = Runtime(config, Ledger(config, log))
     upstream = Upstream()
     gateway = Gateway(runtime, upstream, log, ping_interval_s=ping_interval_s)
     return App(gateway, upstream, log, ConfigWatcher(gateway, log), tune_gc=tune_gc, gauge=gauge)

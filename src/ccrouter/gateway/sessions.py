@@ -48,6 +48,10 @@ class SessionStats:
     requests: int = 0
     total_input_tokens: int = 0
     total_output_tokens: int = 0
+    # What the session's requests cost, and saved against the Claude model asked for; None once one of them had
+    # no known price (a partial sum would look like the whole).
+    total_cost_usd: float | None = 0.0
+    total_savings_usd: float | None = 0.0
     updated_at: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -73,6 +77,12 @@ class SessionActivity:
         stats.requests += 1
         stats.total_input_tokens += input_tokens
         stats.total_output_tokens += record.output_tokens
+        cost, baseline = record.cost_usd, record.baseline_cost_usd
+        if stats.total_cost_usd is not None:
+            stats.total_cost_usd = None if cost is None else round(stats.total_cost_usd + cost, 10)
+        if stats.total_savings_usd is not None:
+            saved = None if cost is None or baseline is None else baseline - cost
+            stats.total_savings_usd = None if saved is None else round(stats.total_savings_usd + saved, 10)
         stats.updated_at = round(time.time(), 3)
 
     def get(self, session_id: str) -> SessionStats | None:

@@ -1,0 +1,135 @@
+"""What requests cost, against the budgets, into the ledger: the gateway's side of the `ledger` wing.
+
+`Ledger` is the process's ledger file and its writer thread (one per service, opened at start, closed at
+shutdown; none with `"LEDGER": false`). `Accounts` is one config's prices and budgets, built with its `Runtime`
+(in the reload thread: warming the prices and reading the spend so far take a while). Per request, `check` runs
+before dispatch (a budget may send the request elsewhere, or refuse it), and `settle` after it: the record gets
+its cost and baseline cost, the budgets are charged, and the ledger row is queued — a request never waits on the
+disk.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from ccrouter.config.ledger_section import LedgerSettings
+from ccrouter.config.model import Config
+from ccrouter.gateway.logs import Logger
+from ccrouter.gateway.records import RequestRecord
+from ccrouter.ledger.budgets import BudgetBook, BudgetDecision, BudgetStatus
+from ccrouter.ledger.faults import LedgerError
+from ccrouter.ledger.prices import PriceBook
+from ccrouter.ledger.rows import LedgerRow, Tokens
+from ccrouter.ledger.store import SqliteLedger
+from ccrouter.ledger.writer import LedgerWriter
+from ccrouter.paths import LEDGER_FILE
+
+if TYPE_CHECKING:
+    from ccrouter.gateway.request import MessagesRequest
+
+FLUSH_BEFORE_RELOAD_S = 2.0  # a new config's budgets start from the spend on disk: the rows in memory first
+
+
+class Ledger:
+    """The ledger file of this service and the thread that writes it; `store` None when it is off or unusable."""
+
+    def __init__(self, config: Config, log: Logger) -> None:
+        self.log = log
+        self.store: SqliteLedger | None = None
+        self.writer: LedgerWriter | None = None
+        settings = config.ledger or LedgerSettings()
+        if not settings.enabled:
+            return
+        path = config.home / LEDGER_FILE
+        try:
+            self.store = SqliteLedger(path)
+        except LedgerError as exc:  # the router serves on; usage and budgets across restarts are what is lost
+            log.error("ledger not opened; requests are served but not recorded", file=str(path), error=str(exc))
+            return
+        self.writer = LedgerWriter(self.store, report=self.report)
+
+    def report(self, level: str, message: str) -> None:
+        """The writer's and the price book's one-line reports, into the service log."""
+        {"error": self.log.error, "warn": self.log.warn}.get(level, self.log.info)(message)
+
+    def put(self, row: LedgerRow) -> None:
+        if self.writer is not None:
+            self.writer.put(row)
+
+    def flush(self) -> None:
+        if self.writer is not None:
+            self.writer.flush(FLUSH_BEFORE_RELOAD_S)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.store is not None:
+            self.store.close()
+
+
+class Accounts:
+    """One config's prices and budgets. Built off the event loop: pricing is warmed and the budgets read their
+    spend so far from the ledger."""
+
+    def __init__(self, config: Config, ledger: Ledger | None) -> None:
+        settings = config.ledger or LedgerSettings()
+        self.ledger = ledger
+        report = ledger.report if ledger is not None else None
+        self.prices = PriceBook(settings.prices, config.providers.values(), baseline=settings.baseline, report=report)
+        self.prices.warm()
+        if ledger is not None:
+            ledger.flush()
+        self.budgets = BudgetBook(settings.budgets, ledger.store if ledger is not None else None, report=report)
+        self.has_budgets = bool(settings.budgets)
+        self.records_project = ledger is not None and ledger.store is not None
+
+    def check(self, provider: str, model: str, route: str | None) -> BudgetDecision | None:
+        """Whether a budget changes where this request goes (or refuses it); None when no budget is set."""
+        return self.budgets.check(provider, model, route) if self.has_budgets else None
+
+    def note_project(self, record: RequestRecord, request: MessagesRequest) -> None:
+        """Claude Code's working directory, for the ledger's `project` (looked up only when rows are kept)."""
+        if self.records_project:
+            record.project = request.project
+
+    def settle(self, record: RequestRecord) -> None:
+        """Price `record`, charge the budgets and queue its ledger row."""
+        tokens = Tokens(
+            record.input_tokens,
+            record.output_tokens,
+            record.cache_read_input_tokens,
+            record.cache_creation_input_tokens,
+        )
+        costs = self.prices.costs(record.provider, record.model, record.requested_model, tokens, record.started_at)
+        record.cost_usd, record.baseline_cost_usd = costs.cost_usd, costs.baseline_cost_usd
+        if not (self.has_budgets or self.records_project):
+            return
+        row = LedgerRow(
+            time=record.started_at,
+            request_id=record.request_id,
+            status=record.status,
+            session_id=record.session_id,
+            project=record.project,
+            scenario=record.scenario,
+            provider=record.provider,
+            model=record.model,
+            requested_model=record.requested_model,
+            attempts=json.dumps([attempt.as_dict() for attempt in record.attempts]),
+            latency_ms=record.latency_ms,
+            ttft_ms=record.ttft_ms,
+            input_tokens=tokens.input,
+            output_tokens=tokens.output,
+            cache_read_tokens=tokens.cache_read,
+            cache_write_tokens=tokens.cache_write,
+            cost_usd=costs.cost_usd,
+            baseline_cost_usd=costs.baseline_cost_usd,
+            prices=costs.prices,
+        )
+        if self.has_budgets:
+            self.budgets.charge(row)
+        if self.ledger is not None:
+            self.ledger.put(row)
+
+    def budget_status(self) -> tuple[BudgetStatus, ...]:
+        return self.budgets.status()
