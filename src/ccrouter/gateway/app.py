@@ -18,6 +18,7 @@ from ccrouter.gateway.auth_failures import AuthFailures, client_of
 from ccrouter.gateway.connections import ConnectionGauge
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import Logger
+from ccrouter.gateway.metrics import Metrics
 from ccrouter.gateway.model_list import models_page
 from ccrouter.gateway.reload import ConfigWatcher
 from ccrouter.gateway.responses import Receive, Send, send_bytes, send_error, send_json
@@ -26,6 +27,7 @@ from ccrouter.gateway.upstream import Upstream
 SESSIONS_PATH = "/api/sessions/"
 COOLDOWNS_PATH = "/api/cooldowns"
 BUDGETS_PATH = "/api/budgets"
+METRICS_PATH = "/metrics"
 MODELS_PATH = "/v1/models"
 
 
@@ -85,6 +87,8 @@ class App:
             await self._cooldowns(scope, send)
         elif method == "GET" and path == BUDGETS_PATH:
             await self._budgets(scope, send)
+        elif method == "GET" and path == METRICS_PATH:
+            await self._metrics(scope, send)
         elif method == "GET" and path.startswith(SESSIONS_PATH):
             await self._session(path[len(SESSIONS_PATH) :], scope, send)
         elif method == "HEAD" and path in ("/", "/api/hello"):
@@ -123,6 +127,17 @@ class App:
         redact = self.gateway.runtime.redact  # a reason quotes the provider, which may echo its key
         cooling = self.gateway.cooldowns.all_cooling(time.monotonic())
         await send_json(send, 200, {"cooling": [{**c.as_dict(), "reason": redact(c.reason)} for c in cooling]})
+
+    async def _metrics(self, scope: MutableMapping[str, Any], send: Send) -> None:
+        """GET /metrics: Prometheus text (behind APIKEY like the rest)."""
+        if await self._refused(scope, _headers(scope), send):
+            return
+        metrics = next((sink for sink in self.gateway.sinks if isinstance(sink, Metrics)), None)
+        if metrics is None:
+            await send_error(send, _not_found("GET", METRICS_PATH))
+            return
+        text, content_type = metrics.render()
+        await send_bytes(send, 200, text, [("content-type", content_type)], content_type=False)
 
     def _budget_note(self) -> str | None:
         """For the statusline: the budgets past their warning share, e.g. "daily budget 85% ($4.25 of $5.00)"."""

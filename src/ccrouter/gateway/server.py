@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from ccrouter.config.loading import load_config
@@ -18,6 +19,7 @@ from ccrouter.gateway.auth import bind_host
 from ccrouter.gateway.connections import ConnectionGauge, connection_capacity, guarded_protocol, raise_fd_limit
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import Logger, Redactor
+from ccrouter.gateway.metrics import Metrics
 from ccrouter.gateway.reload import ConfigWatcher
 from ccrouter.gateway.runtime import Runtime, secrets_of
 from ccrouter.gateway.upstream import Upstream
@@ -38,7 +40,18 @@ def build_app(
     runtime = Runtime(config, Ledger(config, log))
     upstream = Upstream()
     gateway = Gateway(runtime, upstream, log, ping_interval_s=ping_interval_s)
+    gateway.sinks.append(metrics_of(gateway))
     return App(gateway, upstream, log, ConfigWatcher(gateway, log), tune_gc=tune_gc, gauge=gauge)
+
+
+def metrics_of(gateway: Gateway) -> Metrics:
+    """`GET /metrics`: a record sink of the gateway's, with its cool-downs and budgets read at each scrape."""
+
+    def cooling() -> list[tuple[str, str]]:
+        pairs = (c.target.partition(",") for c in gateway.cooldowns.all_cooling(time.monotonic()))
+        return [(provider, model) for provider, _, model in pairs]
+
+    return Metrics(cooling, lambda: gateway.runtime.accounts.budget_status())
 
 
 def serve(config: Config, host: str | None = None, port: int | None = None) -> None:
