@@ -32,15 +32,20 @@ def log_directory(config_path: Path) -> Path:
 
 
 def service_log_directory(config_path: Path | None) -> Path:
-    """The log directory `ccr logs` reads: that of `config_path` when the user names one (`ccr --config`), else
-    that of the config the service of `$CCR_HOME` runs with (its pid file says), else that of the default config."""
+    """The log directory `ccr logs` reads: that of the service's config (`service_config_path`)."""
+    return log_directory(service_config_path(config_path))
+
+
+def service_config_path(config_path: Path | None) -> Path:
+    """The config whose files (logs, ledger) `ccr logs` and `ccr usage` read: `config_path` when the user names one
+    (`ccr --config`), else the config the service of `$CCR_HOME` runs with (its pid file says), else the default."""
     if config_path is not None:
-        return log_directory(config_path.expanduser().resolve())
+        return config_path.expanduser().resolve()
     with contextlib.suppress(OSError, ValueError):
         info = read_pid_file(Path(home_dir()))
         if info is not None and info.config:
-            return log_directory(Path(info.config))
-    return log_directory(Path(default_config_path()))
+            return Path(info.config)
+    return Path(default_config_path())
 
 
 def log_files(directory: Path) -> list[Path]:

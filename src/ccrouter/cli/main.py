@@ -2,10 +2,10 @@
 `ccrouter.errors.CcrouterError` into `ccr: <message>` and its exit code.
 
 The commands live one module per group of them (`service_commands`, `code_command`, `logs_command`,
-`config_commands`, `activate`); they parse and print, the work is in `service`, `config` and `gateway`. A
-command's module is imported only when it runs, and the server stack and the config loader only inside the
-commands that need them, so that `ccr stop`, `ccr logs` or `ccr status` start fast (`ccr statusline` does not even
-come here: see `ccrouter.entry`).
+`usage_command`, `config_commands`, `activate`); they parse and print, the work is in `service`, `config`, `ledger`
+and `gateway`. A command's module is imported only when it runs, and the server stack and the config loader only
+inside the commands that need them, so that `ccr stop`, `ccr logs` or `ccr status` start fast (`ccr statusline`
+does not even come here: see `ccrouter.entry`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ COMMANDS = {
     "restart": "ccrouter.cli.service_commands:restart",
     "status": "ccrouter.cli.service_commands:status",
     "logs": "ccrouter.cli.logs_command:logs",
+    "usage": "ccrouter.cli.usage_command:usage",
     "code": "ccrouter.cli.code_command:code",
     "activate": "ccrouter.cli.activate:activate",
     "env": "ccrouter.cli.activate:env_command",

@@ -1,5 +1,5 @@
 """`ccr status`: the text describing the service (running or not, pid, URL, uptime, who started it, config, log,
-the last request, the targets cooling down) and the routing table of its config.
+the last request, the targets cooling down, the budgets and their spend) and the routing table of its config.
 
 Imports the config loader only to build the routing table, and nothing of the server stack.
 """
@@ -70,6 +70,8 @@ def describe(home: Path, current: Status, config_path: Path) -> str:
     if info is not None and current.running:
         apikey = loaded.config.apikey if loaded.config is not None else None
         lines.extend(_cooldowns(info, apikey))
+        configured = loaded.config is not None and bool(loaded.config.raw.get("Budgets"))
+        lines.extend(_budgets(info, apikey, configured))
     return "\n".join(printable(line) for line in lines)  # log lines, provider errors: no escape sequences
 
 
@@ -101,6 +103,44 @@ def _cooldowns(info: PidInfo, apikey: str | None) -> list[str]:
     for state in cooling:
         lines.append(f"  {state['target']:<28} {state['seconds_left']:>6.0f} s left  after {state['reason'][:120]}")
     return lines
+
+
+def _budgets(info: PidInfo, apikey: str | None, configured: bool) -> list[str]:
+    """The budgets and their spend this period (GET /api/budgets); nothing when there are none. `configured`: the
+    config names budgets, so a service that cannot say is worth a line."""
+    try:
+        status, body = client.get(info.host, info.port, "/api/budgets", timeout=2, apikey=apikey)
+        if status != 200:
+            raise OSError(f"HTTP {status}")
+        budgets = json.loads(body)["budgets"]
+        lines = [budget_line(budget, time.time()) for budget in budgets]
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):
+        return ["  budgets: (the service did not say)"] if configured else []
+    if not lines:
+        return []
+    return ["budgets (spend this period; at the cap, requests go to the budget's `then` or get HTTP 429):", *lines]
+
+
+def budget_line(budget: Mapping[str, Any], now: float) -> str:
+    """One budget of GET /api/budgets (`BudgetStatus.as_dict()`): name, spend of cap, share, reset, scope, state."""
+    spent, cap = float(budget["spent_usd"]), float(budget["usd"])
+    share = spent / cap if cap > 0 else 1.0
+    resets_at = float(budget["resets_at"])
+    reset_format = "%H:%M" if resets_at - now < 86_400 else "%Y-%m-%d %H:%M"
+    resets = time.strftime(reset_format, time.localtime(resets_at))
+    state = _BUDGET_STATES.get(str(budget["state"]), "")
+    return (
+        f"  {budget['name']!s:<12} {_usd(spent)} of {_usd(cap)} this {budget['period']} "
+        f"({share:.0%}, resets {resets}), scope {budget['scope']}{state}"
+    )
+
+
+_BUDGET_STATES = {"warn": "  WARN: near its cap", "over": "  OVER: spent until it resets"}
+
+
+def _usd(amount: float) -> str:
+    """Dollars as `ccr usage` writes them: four decimals below 10 cents, cents from there."""
+    return f"${amount:,.2f}" if amount >= 0.1 or amount == 0 else f"${amount:.4f}"
 
 
 def _owner_note(home: Path, owner: str, foreground: bool) -> str:

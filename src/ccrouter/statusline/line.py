@@ -32,6 +32,7 @@ TIMEOUT_S = 0.3
 FALLBACK = "ccr: statusline unavailable"
 HINT_DOWN = "router not running (ccr start)"
 NO_REQUESTS = "no requests through ccr yet"
+MAX_BUDGET_CHARS = 160  # a budget warning longer than this is cut (the line has one terminal row)
 _VAR = r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)"  # as config.loading's; compiled when used
 _PATH_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
@@ -177,8 +178,8 @@ def describe(
     data: Mapping[str, Any], service: Service | None, config: Mapping[str, Any], environ: Mapping[str, str]
 ) -> tuple[dict[str, str], str]:
     """The template variables (CCR's names: workDirName, gitBranch, model, inputTokens, outputTokens; and
-    ccrouter's: scenario, route, provider, modelName, totalInputTokens, totalOutputTokens, requests, cost,
-    claudeModel, hint, notice, failure) and the state for `statusline_style.render`."""
+    ccrouter's: scenario, route, provider, modelName, totalInputTokens, totalOutputTokens, requests, cost, savings,
+    budget, claudeModel, hint, notice, failure) and the state for `statusline_style.render`."""
     workspace, model_info = _dict(data.get("workspace")), _dict(data.get("model"))
     work_dir = _str(workspace.get("current_dir")) or _str(data.get("cwd"))
     claude_model = style.clean(_str(model_info.get("display_name")) or _str(model_info.get("id")))
@@ -219,6 +220,8 @@ def describe(
         # The session's real cost, once the service knows prices. Claude Code's own `cost.total_cost_usd` is
         # priced as if Anthropic had served every request, so it is never shown as ccrouter's.
         cost=_cost(activity.get("total_cost_usd")),
+        savings=_cost(activity.get("total_savings_usd")),  # what the session's requests cost less than the baseline
+        budget=style.clean(_str(activity.get("budget")))[:MAX_BUDGET_CHARS],  # a budget's warning, if any
         failure=f"failed (HTTP {status})" if status >= 400 and status != 499 else "",
     )
     return variables, "ok"

@@ -77,6 +77,8 @@ DEFAULT_TEXT = {
     "model": "{{model}}",
     "usage": "↑{{inputTokens}} ↓{{outputTokens}}",
     "cost": "{{cost}}",
+    "savings": "{{savings}}",
+    "budget": "{{budget}}",
 }
 
 
@@ -91,6 +93,8 @@ def powerline_theme(simple_icons: bool) -> list[Mapping[str, Any]]:
         {"type": "usage", "icon": "↑", "text": "{{inputTokens}}", "color": "black", "background": "bg_bright_green"},
         {"type": "usage", "icon": "↓", "text": "{{outputTokens}}", "color": "black", "background": "bg_bright_yellow"},
         {"type": "cost", "icon": "", "text": "{{cost}}", "color": "white", "background": "bg_bright_black"},
+        {"type": "savings", "icon": "saved", "text": "{{savings}}", "color": "black", "background": "bg_green"},
+        {"type": "budget", "icon": "", "text": "{{budget}}", "color": "white", "background": "bg_red"},
     ]
 
 
@@ -107,11 +111,15 @@ def format_tokens(count: int) -> str:
 
 
 def format_cost(usd: float) -> str:
-    if usd <= 0:
+    """Dollars: four decimals below 10 cents (a session's cost starts in fractions of a cent: "$0.0123"), cents
+    from there ("$0.41"); a negative amount (savings, when the routed model cost more) keeps its sign."""
+    sign = "-" if usd < 0 else ""
+    size = abs(usd)
+    if size == 0:
         return "$0.00"
-    if usd < 0.01:
-        return "<$0.01"
-    return f"${usd:.2f}"
+    if size < 0.00005:
+        return f"{sign}<$0.0001"
+    return f"{sign}${size:.4f}" if size < 0.1 else f"{sign}${size:.2f}"
 
 
 def clean(text: str) -> str:
@@ -160,7 +168,8 @@ def _theme(status_line: Any) -> tuple[str, list[Mapping[str, Any]] | None]:
 
 
 def default_line(variables: Mapping[str, str], state: str, colors: bool) -> str:
-    """ccrouter's own line: `ccr ⟩ think → deepseek,deepseek-reasoner · ↑12.3k ↓1.2k`."""
+    """ccrouter's own line: `ccr ⟩ think → deepseek,deepseek-reasoner · ↑12.3k ↓1.2k · $0.0123 (saved $0.41)`, then
+    a budget's warning when one is near its cap, and the latest request's failure."""
     paint = _painter(colors)
     if state == "hint":
         return paint("ccr: " + variables.get("hint", ""), "yellow")
@@ -171,7 +180,10 @@ def default_line(variables: Mapping[str, str], state: str, colors: bool) -> str:
     parts = [f"{head} {paint(variables.get('scenario') or 'default', 'cyan')} → {paint(variables['model'], 'bold')}"]
     parts.append(f"{paint('↑' + variables['inputTokens'], 'green')} {paint('↓' + variables['outputTokens'], 'yellow')}")
     if variables.get("cost"):
-        parts.append(paint(variables["cost"], "magenta"))
+        saved = f" (saved {variables['savings']})" if variables.get("savings") else ""
+        parts.append(paint(variables["cost"] + saved, "magenta"))
+    if variables.get("budget"):
+        parts.append(paint(variables["budget"], "yellow"))
     if variables.get("failure"):
         parts.append(paint(variables["failure"], "red"))
     return PLAIN_JOIN.join(parts)
