@@ -41,8 +41,9 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def ccr_config(port: int, mock_port: int) -> dict[str, Any]:
+def ccr_config(port: int, mock_port: int, **extra: Any) -> dict[str, Any]:
     return {
+        **extra,
         "LOG": True,  # CCR 1.0.73 crashes when a client drops a stream while LOG is false
         "LOG_LEVEL": "error",
         "PORT": port,
@@ -59,10 +60,12 @@ def ccr_config(port: int, mock_port: int) -> dict[str, Any]:
     }
 
 
-def ccrouter_start(mock_port: int, python: str) -> StartFn:
+def ccrouter_start(mock_port: int, python: str, *, ledger: bool = True) -> StartFn:
+    """ccrouter as users run it (the usage ledger on), or with `"LEDGER": false` to measure what the ledger costs."""
+
     def start(home: Path, port: int) -> tuple[list[str], dict[str, str]]:
         cfg = home / "config.json"
-        cfg.write_text(json.dumps(ccr_config(port, mock_port), indent=2))
+        cfg.write_text(json.dumps(ccr_config(port, mock_port, **({} if ledger else {"LEDGER": False})), indent=2))
         src = str(REPO_DIR / "src")
         pythonpath = src + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
         env = {"CCR_HOME": str(home), "HOME": str(home), "PYTHONPATH": pythonpath}

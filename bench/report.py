@@ -11,8 +11,15 @@ ADDED_P50_MS = {"small": 0.3, "stream": 0.6, "large": 1.5}  # ccrouter p50 minus
 RSS_IDLE_MB = 80.0
 RSS_PEAK_MB = 150.0
 START_S = 0.5
+LEDGER_THROUGHPUT_SHARE = 0.95  # small c=16 with the ledger on, over off (issue 14)
+LEDGER_ADDED_P50_MS = 0.05  # small c=1 p50 with the ledger on, minus off
 
-LABELS = {"direct": "direct", "ccrouter": "ccrouter", "ccr-node": "CCR 1.0.73"}
+LABELS = {
+    "direct": "direct",
+    "ccrouter": "ccrouter",
+    "ccrouter-noledger": "ccrouter, LEDGER false",
+    "ccr-node": "CCR 1.0.73",
+}
 OK, FAIL, NA = "✅", "❌", "–"
 
 Results = dict[str, Any]
@@ -58,7 +65,7 @@ def _mark(value: float | None, goal: float, higher_is_better: bool) -> str:
 
 
 def throughput_table(res: Results) -> str:
-    gws = [g for g in ("direct", "ccrouter", "ccr-node") if g in res["gateways"]]
+    gws = [g for g in LABELS if g in res["gateways"]]
     head = ["workload", "c", *(f"{LABELS[g]} r/s · p50" for g in gws)]
     if "ccrouter" in gws and "ccr-node" in gws:
         head.append("ccrouter / CCR")
@@ -127,6 +134,7 @@ def target_table(res: Results) -> str:
             f"| {w} added p50 at c={c_lo} over direct | ≤ {goal:g} ms | {_num(a, '+.2f')} ms "
             f"| {_mark(a, goal, False)} |"
         )
+    lines += _ledger_rows(res, c_lo, c_hi)
     g = res["gateways"].get("ccrouter", {})
     for label, key, goal, unit in (
         ("RSS idle", "idle_rss_mb", RSS_IDLE_MB, "MB"),
@@ -187,3 +195,17 @@ def render(res: Results) -> str:
     if n:
         parts += ["", "Notes:", *(f"- {x}" for x in n)]
     return "\n".join(parts)
+
+
+def _ledger_rows(res: Results, c_lo: int, c_hi: int) -> list[str]:
+    """What the ledger costs: ccrouter (ledger on) against the same service with `"LEDGER": false`."""
+    if "ccrouter-noledger" not in res["gateways"] or "small" not in res["meta"]["workloads"]:
+        return []
+    share = _ratio(_summary(res, "ccrouter", "small", c_hi), _summary(res, "ccrouter-noledger", "small", c_hi))
+    added = _added(_summary(res, "ccrouter", "small", c_lo), _summary(res, "ccrouter-noledger", "small", c_lo))
+    return [
+        f"| small throughput at c={c_hi}, ledger on / off | ≥ {LEDGER_THROUGHPUT_SHARE:g} | {_num(share, '.3f')} "
+        f"| {_mark(share, LEDGER_THROUGHPUT_SHARE, True)} |",
+        f"| small added p50 at c={c_lo}, ledger on - off | ≤ {LEDGER_ADDED_P50_MS:g} ms | {_num(added, '+.3f')} ms "
+        f"| {_mark(added, LEDGER_ADDED_P50_MS, False)} |",
+    ]

@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per workload (default 2)")
     p.add_argument("--starts", type=int, default=None, help="starts timed per gateway (default 3)")
     p.add_argument("--mem-duration", type=float, default=None, help="seconds per c=64 run (default 4)")
-    p.add_argument("--gateways", default="direct,ccrouter,ccr-node")
+    p.add_argument("--gateways", default="direct,ccrouter,ccrouter-noledger,ccr-node")
     p.add_argument("--workloads", default=",".join(workloads.WORKLOADS))
     p.add_argument("--concurrency", default="1,16")
     p.add_argument("--mem-concurrency", type=int, default=64)
@@ -99,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         load_cpu=a.load_cpu or None,
     )
     gateways = [g for g in a.gateways.split(",") if g]
-    unknown = set(gateways) - {"direct", "ccrouter", "ccr-node"}
+    known = ("direct", "ccrouter", "ccrouter-noledger", "ccr-node")
+    unknown = set(gateways) - set(known)
     if unknown:
-        print(f"unknown gateway(s) {', '.join(sorted(unknown))}; choose from direct, ccrouter, ccr-node")
+        print(f"unknown gateway(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
         return 2
     bodies = workloads.write_all(a.cache / "workloads")
     cli_js = ensure_ccr(a.cache, a.ccr_version) if "ccr-node" in gateways else None
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         targets = {
             "direct": Target("direct", "/v1/chat/completions", "openai"),
             "ccrouter": Target("ccrouter", "/v1/messages", "anthropic", ccrouter_start(mock_port, a.python)),
+            "ccrouter-noledger": Target(
+                "ccrouter-noledger", "/v1/messages", "anthropic", ccrouter_start(mock_port, a.python, ledger=False)
+            ),
         }
         if cli_js is not None:
             targets["ccr-node"] = Target("ccr-node", "/v1/messages", "anthropic", ccr_node_start(mock_port, cli_js))

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -282,3 +283,69 @@ def test_ledger_false_writes_no_file(upstream: ScriptedUpstream, start_router: S
     router = start_router(config(upstream, LEDGER=False))
     assert post(router).status_code == 200
     assert not (router.home / "ledger.db").exists()
+
+
+def test_metrics_count_requests_tokens_cost_and_budgets(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    upstream.default = lambda received: message()
+    cfg = config(upstream, APIKEY="router-key-0123456789", Budgets=[{"name": "daily", "period": "day", "usd": 1}])
+    router = start_router(cfg)
+    key = {"x-api-key": "router-key-0123456789"}
+    for _ in range(3):
+        assert LOOPBACK.post(router.url + "/v1/messages", json=REQUEST, headers=key, timeout=30).status_code == 200
+    assert LOOPBACK.get(router.url + "/metrics", timeout=10).status_code == 401  # behind APIKEY like the rest
+    scraped = LOOPBACK.get(router.url + "/metrics", headers=key, timeout=10)
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+    }
+    target = (("model", "m"), ("provider", "prov"))
+    requests = (("model", "m"), ("provider", "prov"), ("scenario", "default"), ("status", "200"))
+    assert samples[("ccr_requests_total", requests)] == 3
+    assert samples[("ccr_tokens_total", (("kind", "cache_read"), *target))] == 3 * 2000
+    assert samples[("ccr_cost_usd_total", target)] == pytest.approx(3 * COST)
+    assert samples[("ccr_savings_usd_total", target)] == pytest.approx(3 * (BASELINE - COST))
+    assert samples[("ccr_budget_spent_usd", (("budget", "daily"),))] == pytest.approx(3 * COST)
+    assert (
+        samples[("ccr_request_duration_seconds_count", (("model", "m"), ("provider", "prov"), ("scenario", "default")))]
+        == 3
+    )
+
+
+def test_the_session_endpoint_and_the_statusline_show_cost_and_savings(
+    upstream: ScriptedUpstream, start_router: StartRouter, tmp_path: Any
+) -> None:
+    import subprocess
+    import sys
+
+    upstream.default = lambda received: message()
+    router = start_router(config(upstream))
+    session = "0b5e7a9c-1111-4222-8333-944445555666"
+    body = {**REQUEST, "metadata": {"user_id": json.dumps({"session_id": session})}}
+    for _ in range(2):
+        assert post(router, body).status_code == 200
+    activity = LOOPBACK.get(f"{router.url}/api/sessions/{session}", timeout=10).json()
+    assert activity["total_cost_usd"] == pytest.approx(2 * COST)
+    assert activity["total_savings_usd"] == pytest.approx(2 * (BASELINE - COST))
+    assert activity["budget"] is None
+    assert router.proc is not None  # recorded as `ccr start` records it, so that the statusline finds the service
+    pid_file = {"pid": router.proc.pid, "host": "127.0.0.1", "port": router.port, "config": str(router.config_path)}
+    (router.home / "ccr.pid").write_text(json.dumps(pid_file))
+    line = subprocess.run(
+        [str(Path(sys.executable).parent / "ccr"), "statusline"],  # as Claude Code runs it
+        input=json.dumps(
+            {"session_id": session, "model": {"display_name": "Sonnet"}, "workspace": {"current_dir": "/tmp"}}
+        ),
+        capture_output=True,
+        text=True,
+        env={**router.env},
+        timeout=30,
+    )
+    assert line.returncode == 0, line.stderr
+    from ccrouter.statusline.style import format_cost
+
+    shown = f"{format_cost(2 * COST)} (saved {format_cost(2 * (BASELINE - COST))})"  # "$0.0067 (saved $0.0177)"
+    assert shown in line.stdout, line.stdout
