@@ -10,8 +10,9 @@ disk.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
+
+import orjson
 
 from ccrouter.config.ledger_section import LedgerSettings
 from ccrouter.config.model import Config
@@ -115,7 +116,7 @@ class Accounts:
             provider=record.provider,
             model=record.model,
             requested_model=record.requested_model,
-            attempts=json.dumps([attempt.as_dict() for attempt in record.attempts]),
+            attempts=orjson.dumps([attempt.as_dict() for attempt in record.attempts]).decode(),
             latency_ms=record.latency_ms,
             ttft_ms=record.ttft_ms,
             input_tokens=tokens.input,
