@@ -196,3 +196,23 @@ def test_the_soft_file_limit_is_raised_at_start_and_health_says_how_many_connect
     connections = health(router)["connections"]
     assert connections["max"] > (1024 - 64) // 2, connections
     assert connections["open"] >= 1
+
+
+def test_websocket_upgrades_are_answered_as_http_and_log_nothing(
+    upstream: ScriptedUpstream, start_router: StartRouter
+) -> None:
+    """Any web page may open a WebSocket to 127.0.0.1: each attempt used to cost a 500 and a line of
+    service-stderr.log, outside every cap (about 200 KB/s)."""
+    router = start_router(config(upstream))
+    before = router.stderr_path.stat().st_size
+    upgrade = (
+        b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    for _ in range(50):
+        with connect(router) as sock:
+            sock.sendall(upgrade)
+            head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200"), head[:100]  # the models list: no switch of protocols
+    assert health(router)["status"] == "ok"
+    assert router.stderr_path.stat().st_size == before, router.stderr()[before:]

@@ -79,7 +79,11 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         http=guarded_protocol(config.limits, gauge),
         lifespan="on",
         access_log=False,
-        log_level="warning",
+        # uvicorn's own lines are per-connection noise a client controls (a web page can open a WebSocket to
+        # 127.0.0.1 at will): only its errors reach service-stderr.log. No WebSocket support at all: the router
+        # serves none, and an upgrade request is then answered as plain HTTP.
+        log_level="error",
+        ws="none",
         server_header=False,
         date_header=False,
         proxy_headers=False,  # no proxy in front of a local router: skip uvicorn's per-request middleware
