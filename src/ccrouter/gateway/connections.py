@@ -31,6 +31,7 @@ from ccrouter.errors import error_json
 
 _HEADER_OVERHEAD = 4  # ": " and CRLF per header line
 LINGER_S = 1.0  # after an error, what the client still sends is read and dropped this long, then the socket closes
+SWEEP_S = 0.1  # how often the header and body deadlines of all connections are checked
 RESERVED_FDS = 64  # for the listening socket, log files, the config, DNS and the Python runtime
 FDS_PER_CONNECTION = 2  # the client's socket and, while it is served, one to the provider
 
@@ -41,6 +42,7 @@ class ConnectionGauge:
 
     capacity: int
     open: int = 0
+    sweeping: bool = False  # the deadline sweep is scheduled (it stops while no connection is open)
 
 
 def raise_fd_limit() -> int:
@@ -125,7 +127,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.phase = Phase.IDLE
         self.last_active = time.monotonic()
         self._header_bytes = 0
-        self._deadline: asyncio.TimerHandle | None = None
+        # One deadline at a time (headers, then body), checked by the sweep: a request only stores a float, where
+        # a timer per phase cost two handles made and cancelled per request.
+        self._deadline = 0.0  # loop time; 0: none
+        self._deadline_limit = ""
         self._refused = False
 
     # -- connection ---------------------------------------------------------------------------------------------
@@ -137,6 +142,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._refuse(503, "The router holds as many connections as it can, all busy. Retry in a moment.")
             return
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+        if not self.gauge.sweeping:
+            self.gauge.sweeping = True
+            self.loop.call_later(SWEEP_S, _sweep, self.loop, self.connections, self.gauge)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -150,7 +158,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.phase is Phase.IDLE:
             self.phase = Phase.HEADERS
             self._header_bytes = 0
-            self._arm("header_timeout_ms", "The request's headers did not arrive")
+            self._arm("header_timeout_ms")
         if self.phase is Phase.HEADERS:
             self._header_bytes += len(data)
         super().data_received(data)
@@ -160,10 +168,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     # -- parser callbacks ---------------------------------------------------------------------------------------
 
     def on_headers_complete(self) -> None:
-        size = len(self.url) + sum(len(name) + len(value) + _HEADER_OVERHEAD for name, value in self.headers)
+        # Fewer bytes read so far than the limit: the headers are within it (no need to add them up).
+        within = self.phase is Phase.HEADERS and self._header_bytes <= self.limits.max_header_bytes
         self.phase = Phase.BODY
-        self._arm("body_timeout_ms", "The request's body did not arrive")
-        if size <= self.limits.max_header_bytes:
+        self._arm("body_timeout_ms")
+        if within or self._headers_size() <= self.limits.max_header_bytes:
             super().on_headers_complete()
             return
         app, self.app = self.app, _Refusal(431, _too_large(self.limits.max_header_bytes))
@@ -171,6 +180,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = app
+
+    def _headers_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) + _HEADER_OVERHEAD for name, value in self.headers)
 
     def on_message_complete(self) -> None:
         self.phase = Phase.APP
@@ -200,20 +212,28 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         oldest.transport.close()
         return True
 
-    def _arm(self, limit: str, what: str) -> None:
-        """Answer 408 unless the phase ends within `LIMITS.<limit>` milliseconds."""
-        self._disarm()
-        delay_ms: int = getattr(self.limits, limit)
-        message = (
-            f"{what} within LIMITS.{limit} ({delay_ms} ms). Check the connection between the client and the "
-            "router, or raise the limit in the config."
-        )
-        self._deadline = self.loop.call_later(delay_ms / 1000, self._refuse, 408, message)
+    def _arm(self, limit: str) -> None:
+        """Answer 408 unless the phase ends within `LIMITS.<limit>` milliseconds (the sweep checks)."""
+        self._deadline = self.loop.time() + getattr(self.limits, limit) / 1000
+        self._deadline_limit = limit
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._deadline = 0.0
+
+    def expire_if_due(self, now: float) -> None:
+        """The sweep's check: past the deadline of its headers or body, the request gets its 408."""
+        if self._deadline and now >= self._deadline:
+            limit = self._deadline_limit
+            what = (
+                "The request's headers did not arrive"
+                if limit == "header_timeout_ms"
+                else "The request's body did not arrive"
+            )
+            self._refuse(
+                408,
+                f"{what} within LIMITS.{limit} ({getattr(self.limits, limit)} ms). Check the connection between the "
+                "client and the router, or raise the limit in the config.",
+            )
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer `status` when nothing has been answered on this request yet, and close the connection.
@@ -232,3 +252,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_S, self.transport.close)
+
+
+def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], gauge: ConnectionGauge) -> None:
+    """Every SWEEP_S while connections are open: refuse the requests past their header or body deadline."""
+    now = loop.time()
+    for connection in list(connections):
+        if isinstance(connection, GuardedHttpProtocol):
+            connection.expire_if_due(now)
+    if connections:
+        loop.call_later(SWEEP_S, _sweep, loop, connections, gauge)
+    else:
+        gauge.sweeping = False
