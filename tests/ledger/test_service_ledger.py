@@ -349,3 +349,30 @@ def test_the_session_endpoint_and_the_statusline_show_cost_and_savings(
 
     shown = f"{format_cost(2 * COST)} (saved {format_cost(2 * (BASELINE - COST))})"  # "$0.0067 (saved $0.0177)"
     assert shown in line.stdout, line.stdout
+
+
+def test_a_corrupt_ledger_is_reported_once_and_recovers_when_moved_aside(
+    upstream: ScriptedUpstream, start_router: StartRouter, tmp_path: Path
+) -> None:
+    upstream.default = lambda received: message()
+    home = tmp_path / "corrupt-home"
+    home.mkdir()
+    (home / "ledger.db").write_bytes(b"this is not a database, just bytes " * 100)
+    router = start_router(config(upstream), home=home)
+    for _ in range(3):
+        assert post(router).status_code == 200  # served whatever the ledger file holds
+
+    def ledger_lines(level: str) -> list[dict[str, Any]]:
+        return [r for r in router.log_records() if r["level"] == level and "ledger" in str(r.get("msg", "")).lower()]
+
+    deadline = time.monotonic() + 15
+    while not ledger_lines("error") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    errors = ledger_lines("error")
+    assert len(errors) == 1 and "mv " in errors[0]["msg"], errors  # what is wrong, and what to do
+    (home / "ledger.db").rename(home / "ledger.db.corrupt")  # what the message says to do
+    for suffix in ("-wal", "-shm"):
+        (home / f"ledger.db{suffix}").unlink(missing_ok=True)
+    assert post(router).status_code == 200
+    assert len(rows(router, 4)) == 4  # the rows kept in memory meanwhile, and the new one
+    assert len(ledger_lines("error")) == 1
