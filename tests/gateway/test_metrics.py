@@ -6,6 +6,7 @@ Records are built by hand, so every expected value is a hand sum of the records 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import pytest
@@ -276,3 +277,81 @@ def test_an_unpriced_or_unserved_record_adds_no_cost_series_values() -> None:
     assert value(samples, "ccr_cost_usd_total", **target) == 0
     assert value(samples, "ccr_savings_usd_total", **target) == 0
     assert value(samples, "ccr_overspend_usd_total", **target) == 0
+
+
+def test_an_observation_on_a_bucket_bound_counts_in_that_bucket() -> None:
+    metrics = no_live_state()
+    for latency_ms in (50.0, 100.0, 300_000.0, 300_001.0):  # on 0.05, on 0.1, on the largest bound, past it
+        metrics(record(latency_ms=latency_ms))
+    samples = scrape(metrics)
+    labels = {"scenario": "default", "provider": "deepseek", "model": "deepseek-chat"}
+    assert value(samples, "ccr_request_duration_seconds_bucket", le="0.05", **labels) == 1
+    assert value(samples, "ccr_request_duration_seconds_bucket", le="0.1", **labels) == 2
+    assert value(samples, "ccr_request_duration_seconds_bucket", le="180.0", **labels) == 2
+    assert value(samples, "ccr_request_duration_seconds_bucket", le="300.0", **labels) == 3
+    assert value(samples, "ccr_request_duration_seconds_bucket", le="+Inf", **labels) == 4
+
+
+def test_every_family_keeps_its_name_type_and_labels() -> None:
+    metrics = no_live_state()
+    metrics(record(stream=True, ttft_ms=5.0, attempts=[Attempt(Target(DEEPSEEK, "deepseek-chat"), 200)]))
+    body, _ = metrics.render()
+    shapes = {
+        family.name: (family.type, {frozenset(sample.labels) - {"le"} for sample in family.samples})
+        for family in text_string_to_metric_families(body.decode())
+        if not family.name.endswith("_created")
+    }
+    target = {"provider", "model"}
+    assert shapes == {
+        "ccr_requests": ("counter", {frozenset({"scenario", "status", *target})}),
+        "ccr_request_duration_seconds": ("histogram", {frozenset({"scenario", *target})}),
+        "ccr_time_to_first_token_seconds": ("histogram", {frozenset(target)}),
+        "ccr_tokens": ("counter", {frozenset({"kind", *target})}),
+        "ccr_cost_usd": ("counter", {frozenset(target)}),
+        "ccr_savings_usd": ("counter", {frozenset(target)}),
+        "ccr_overspend_usd": ("counter", {frozenset(target)}),
+        "ccr_upstream_attempts": ("counter", {frozenset({"outcome", *target})}),
+        "ccr_budget_spent_usd": ("gauge", set()),
+        "ccr_cooldown_active": ("gauge", set()),
+    }
+
+
+def test_recording_a_record_is_a_handful_of_plain_calls_and_takes_no_lock() -> None:
+    """The per-request cost, counted without a clock: prometheus-client's Counter.inc / Histogram.observe each
+    take a lock and check the metric, which made about 50 calls per record; plain counters make under a dozen."""
+    chat = Target(DEEPSEEK, "deepseek-chat")
+    typical = record(
+        stream=True,
+        latency_ms=1234.0,
+        ttft_ms=321.0,
+        input_tokens=1500,
+        output_tokens=300,
+        cache_read_input_tokens=20_000,
+        cost_usd=0.0125,
+        baseline_cost_usd=0.09,
+        attempts=[Attempt(chat, 200)],
+    )
+    metrics = no_live_state()
+    metrics(typical)  # the first record of a label set makes its series; later ones only add
+    calls: list[str] = []
+
+    def note(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            calls.append(frame.f_code.co_name)
+        elif event == "c_call":
+            calls.append(getattr(arg, "__name__", "?"))
+
+    sys.setprofile(note)
+    try:
+        metrics(typical)
+    finally:
+        sys.setprofile(None)
+    assert "__exit__" not in calls and "acquire" not in calls, calls
+    assert len(calls) <= 12, calls
+    samples = scrape(metrics)
+    assert value(samples, "ccr_requests_total", scenario="default", status="200", **chat_labels()) == 2
+    assert value(samples, "ccr_tokens_total", kind="cache_read", **chat_labels()) == 40_000
+
+
+def chat_labels() -> dict[str, str]:
+    return {"provider": "deepseek", "model": "deepseek-chat"}
