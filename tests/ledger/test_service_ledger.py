@@ -376,3 +376,14 @@ def test_a_corrupt_ledger_is_reported_once_and_recovers_when_moved_aside(
     assert post(router).status_code == 200
     assert len(rows(router, 4)) == 4  # the rows kept in memory meanwhile, and the new one
     assert len(ledger_lines("error")) == 1
+
+
+def test_a_retried_request_is_one_row_with_both_attempts(upstream: ScriptedUpstream, start_router: StartRouter) -> None:
+    upstream.queue(error_reply(503, {"error": {"message": "busy"}}), message())
+    router = start_router(config(upstream, RETRY={"max_retries": 1, "initial_backoff_ms": 1, "max_backoff_ms": 1}))
+    assert post(router).status_code == 200
+    (row,) = rows(router, 1)
+    attempts = json.loads(row["attempts"])
+    assert [a["status"] for a in attempts] == [503, 200]  # the same target, round two
+    assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 1000, 500)
+    assert row["cost_usd"] == pytest.approx(COST)  # the provider billed the answer it gave, once
