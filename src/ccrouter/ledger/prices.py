@@ -137,7 +137,7 @@ class PriceBook:
             return Costs(0.0, 0.0, None)
         actual = self.quote(provider, model, tokens, when) if provider and model else None
         if actual is None:
-            self._hint_once(f"{provider},{model}", _unpriced_hint(provider, model))
+            self._hint_once(f"{provider},{model}", lambda: _unpriced_hint(provider, model))
         baseline = self.baseline_quote(requested_model, tokens, when)
         return Costs(
             cost(actual.price, tokens) if actual else None,
@@ -179,22 +179,27 @@ class PriceBook:
             else:
                 found = genai_lookup.find_rate_card_by_id(provider, model)
             if found is None:
-                self._hint_once(f"Baseline {self._baseline}", _baseline_hint(self._baseline))
+                baseline = self._baseline
+                self._hint_once(f"Baseline {baseline}", lambda: _baseline_hint(baseline))
             return found
         if not requested_model:
             return None
         found = genai_lookup.find_rate_card_by_id(genai_lookup.ANTHROPIC, requested_model)
         if found is None and _looks_like_claude(requested_model):
-            self._hint_once(f"requested {requested_model}", _claude_hint(requested_model))
+            self._hint_once(f"requested {requested_model}", lambda: _claude_hint(requested_model))
         return found
 
-    def _hint_once(self, key: str, message: str) -> None:
-        """Report `message` the first time `key` needs it (and no more once MAX_REMEMBERED keys were hinted)."""
+    def _hint_once(self, key: str, message: Callable[[], str]) -> None:
+        """Report `message()` the first time `key` needs it (and no more once MAX_REMEMBERED keys were hinted). The
+        message is only written when it is reported: an unpriced model asks on every request."""
+        folded = key.casefold()
+        if folded in self._hinted:
+            return
         with self._hint_lock:
-            first = key.casefold() not in self._hinted and len(self._hinted) < MAX_REMEMBERED
-            self._hinted.add(key.casefold())
-        if first:
-            self._report("warn", message)
+            if folded in self._hinted or len(self._hinted) >= MAX_REMEMBERED:
+                return
+            self._hinted.add(folded)
+        self._report("warn", message())
 
 
 def is_on_this_machine(base_url: str) -> bool:
