@@ -192,3 +192,17 @@ def test_model_names_chosen_by_clients_do_not_grow_memory_or_hints_without_bound
     for n in range(MAX_REMEMBERED + 100):
         prices.costs("deepseek", "deepseek-chat", f"claude-made-up-{n}", TOKENS, WHEN)
     assert len(reports.of("warn")) == MAX_REMEMBERED
+
+
+def test_hints_for_client_named_models_stay_bounded() -> None:
+    """Claude Code (or any client) names the requested model: a flood of made-up Claude names is hinted at most
+    MAX_REMEMBERED times, and the set of hinted names stops growing there too."""
+    from ccrouter.ledger import prices as prices_module
+
+    reported: list[str] = []
+    book = prices_module.PriceBook({}, [], report=lambda level, message: reported.append(message))
+    tokens = Tokens(10, 10, 0, 0)
+    for i in range(prices_module.MAX_REMEMBERED + 50):
+        book.costs(None, None, f"claude-made-up-{i}", tokens, 0.0)
+    assert len(reported) <= prices_module.MAX_REMEMBERED
+    assert len(book._hinted) <= prices_module.MAX_REMEMBERED  # the set itself, not only the reports
