@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ccrouter.ledger.aggregate import GROUPINGS, UsageReport, UsageTotals
+from ccrouter.statusline.style import format_cost
 from ccrouter.untrusted import printable
 
 UNKNOWN = "?"
@@ -28,15 +29,7 @@ _NAME_MIN_WIDTH = 20  # at most this many unpriced models named in the footnote
 def usd(amount: float | None) -> str:
     """A dollar amount as the table (and the statusline) shows it: four decimals below 10 cents (a request costs
     fractions of a cent: "$0.0123"), cents from there ("$0.41"), "?" when unknown."""
-    if amount is None:
-        return UNKNOWN
-    sign = "-" if amount < 0 else ""
-    size = abs(amount)
-    if size == 0:
-        return "$0.00"
-    if size < 0.00005:
-        return f"{sign}<$0.0001"
-    return f"{sign}${size:.4f}" if size < 0.1 else f"{sign}${size:,.2f}"
+    return UNKNOWN if amount is None else format_cost(amount, grouped=True)
 
 
 def tokens(count: int) -> str:

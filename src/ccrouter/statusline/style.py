@@ -110,16 +110,19 @@ def format_tokens(count: int) -> str:
     return f"{count / 1_000_000:.1f}M"
 
 
-def format_cost(usd: float) -> str:
+def format_cost(usd: float, *, grouped: bool = False) -> str:
     """Dollars: four decimals below 10 cents (a session's cost starts in fractions of a cent: "$0.0123"), cents
-    from there ("$0.41"); a negative amount (savings, when the routed model cost more) keeps its sign."""
+    from there ("$0.41"); a negative amount (savings, when the routed model cost more) keeps its sign. `grouped`
+    puts commas in the thousands (`ccr usage`'s table)."""
     sign = "-" if usd < 0 else ""
     size = abs(usd)
     if size == 0:
         return "$0.00"
     if size < 0.00005:
         return f"{sign}<$0.0001"
-    return f"{sign}${size:.4f}" if size < 0.1 else f"{sign}${size:.2f}"
+    if size < 0.1:
+        return f"{sign}${size:.4f}"
+    return f"{sign}${size:,.2f}" if grouped else f"{sign}${size:.2f}"
 
 
 def clean(text: str) -> str:
