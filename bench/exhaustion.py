@@ -29,6 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -79,35 +80,33 @@ async def slow_headers(port: int, count: int, until: float, opened: list[asyncio
         await asyncio.sleep(1.0)
 
 
+async def timed(request: Any, tally: Tally) -> bool:
+    """Send one request (an aiohttp request context) and tally its outcome and latency; False when it failed to
+    get any answer."""
+    start = time.perf_counter()
+    try:
+        async with request as response:
+            await response.read()
+            if response.status == 200:
+                tally.ok += 1
+                tally.latencies_ms.append((time.perf_counter() - start) * 1000)
+            else:
+                tally.fail(str(response.status))
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        tally.fail(type(exc).__name__)
+        return False
+    return True
+
+
 async def real_client(session: aiohttp.ClientSession, url: str, body: bytes, until: float, tally: Tally) -> None:
     while time.monotonic() < until:
-        start = time.perf_counter()
-        try:
-            async with session.post(url, data=body, headers={"content-type": "application/json"}) as response:
-                await response.read()
-                if response.status == 200:
-                    tally.ok += 1
-                    tally.latencies_ms.append((time.perf_counter() - start) * 1000)
-                else:
-                    tally.fail(str(response.status))
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            tally.fail(type(exc).__name__)
+        if not await timed(session.post(url, data=body, headers={"content-type": "application/json"}), tally):
             await asyncio.sleep(0.05)
 
 
 async def poll_health(session: aiohttp.ClientSession, url: str, until: float, tally: Tally) -> None:
     while time.monotonic() < until:
-        start = time.perf_counter()
-        try:
-            async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
-                await response.read()
-                if response.status == 200:
-                    tally.ok += 1
-                    tally.latencies_ms.append((time.perf_counter() - start) * 1000)
-                else:
-                    tally.fail(str(response.status))
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            tally.fail(type(exc).__name__)
+        await timed(session.get(url, timeout=aiohttp.ClientTimeout(total=5)), tally)
         await asyncio.sleep(0.2)
 
 
