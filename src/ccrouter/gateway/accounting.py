@@ -83,7 +83,7 @@ class Accounts:
             ledger.flush()
         self.budgets = BudgetBook(settings.budgets, ledger.store if ledger is not None else None, report=report)
         self.has_budgets = bool(settings.budgets)
-        self.records_project = ledger is not None and ledger.store is not None
+        self.keeps_rows = ledger is not None and ledger.store is not None
 
     def check(self, provider: str, model: str, route: str | None) -> BudgetDecision | None:
         """Whether a budget changes where this request goes (or refuses it); None when no budget is set."""
@@ -91,7 +91,7 @@ class Accounts:
 
     def note_project(self, record: RequestRecord, request: MessagesRequest) -> None:
         """Claude Code's working directory, for the ledger's `project` (looked up only when rows are kept)."""
-        if self.records_project:
+        if self.keeps_rows:
             record.project = request.project
 
     def settle(self, record: RequestRecord) -> None:
@@ -104,7 +104,7 @@ class Accounts:
         )
         costs = self.prices.costs(record.provider, record.model, record.requested_model, tokens, record.started_at)
         record.cost_usd, record.baseline_cost_usd = costs.cost_usd, costs.baseline_cost_usd
-        if not (self.has_budgets or self.records_project):
+        if not (self.has_budgets or self.keeps_rows):
             return
         row = LedgerRow(
             time=record.started_at,
