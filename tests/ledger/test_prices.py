@@ -4,6 +4,7 @@ costs, baselines and savings equal the sums worked out by hand (and genai-prices
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -77,6 +78,23 @@ def test_a_long_context_request_is_priced_at_the_higher_tier_for_all_its_tokens(
     costs = book().costs("anthropic", "claude-sonnet-4-5-20250929", None, big, WHEN)
     assert costs.cost_usd == pytest.approx((150_000 * 6 + 1_000 * 22.5 + 60_000 * 0.6) / 1e6)
     assert costs.cost_usd == pytest.approx(genai_total("anthropic", "claude-sonnet-4-5-20250929", big))
+
+
+def test_one_book_prices_each_request_at_its_own_tier_and_minute() -> None:
+    """The quotes a book keeps for the requests that follow never carry one request's tier or time to another."""
+    prices = book()
+    small, big = Tokens(input=1_000, output=10), Tokens(input=150_000, output=10, cache_read=60_000)
+    for tokens, price in [(small, 3.0), (big, 6.0), (small, 3.0), (big, 6.0)]:  # one minute, sizes alternating
+        costs = prices.costs("anthropic", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5", tokens, WHEN)
+        assert json.loads(costs.prices or "")["cost"]["input"] == price
+        assert json.loads(costs.prices or "")["baseline"]["input"] == price  # the baseline's tier too
+    # DeepSeek's off-peak price runs from 16:30 to 00:30 UTC: one minute before and at its start, in one book
+    day = datetime(2025, 10, 1, tzinfo=UTC).timestamp()
+    peak = prices.costs("deepseek", "deepseek-chat", None, small, day + (16 * 60 + 29) * 60 + 59)
+    off_peak = prices.costs("deepseek", "deepseek-chat", None, small, day + (16 * 60 + 30) * 60)
+    assert json.loads(peak.prices or "")["cost"]["input"] == 0.27
+    assert json.loads(off_peak.prices or "")["cost"]["input"] == 0.135
+    assert off_peak.cost_usd == pytest.approx((1_000 * 0.135 + 10 * 0.55) / 1e6)
 
 
 @pytest.mark.parametrize(("provider", "model"), [("ollama", "qwen3"), ("loop6", "llama")])

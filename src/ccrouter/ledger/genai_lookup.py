@@ -34,6 +34,9 @@ class RateCard:
         self._fixed = model.prices if not isinstance(model.prices, list) else None
         self._prices: dict[tuple[int, int], Price | None] = {}
         self._thresholds: dict[int, tuple[int, ...]] = {}
+        price_sets = [c.prices for c in model.prices] if isinstance(model.prices, list) else [model.prices]
+        # Where any of its prices changes with the request's size: requests between two of these cost alike.
+        self.tier_starts = frozenset(start for prices in price_sets for start in _tier_starts(prices))
 
     def price(self, when: float, total_input: int) -> Price | None:
         """The price at Unix time `when` for a request of `total_input` input tokens (cache included); None when

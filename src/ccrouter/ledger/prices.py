@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +34,7 @@ SOURCE_LOCAL = "local"  # a keyless provider on this machine
 SOURCE_GENAI = "genai-prices"
 _FREE = Price(0.0, 0.0, 0.0, 0.0)
 MAX_REMEMBERED = 512  # baselines and hints kept per requested model name, which clients choose
+MAX_QUOTED = 4096  # (target, model asked for, minute, request size) -> its quotes, for the requests that follow
 
 
 class Endpoint(Protocol):
@@ -111,6 +113,11 @@ class PriceBook:
         self._sources: dict[tuple[str, str], _Source] = {}
         self._baselines: dict[str, _Source] = {}
         self._hinted: set[str] = set()
+        # Prices are looked up once per target, model asked for, minute and request size, not per request:
+        # genai-prices resolves a dated price in ~2 us. Its dates and time-of-day conditions fall on whole minutes.
+        self._quoted: dict[tuple[str | None, str | None, str | None, int, int], tuple[Quote | None, Quote | None, str]]
+        self._quoted = {}
+        self._tier_starts: tuple[int, ...] = ()  # every size tier's start of every rate card resolved, sorted
         self._hint_lock = threading.Lock()
 
     def warm(self) -> None:
@@ -135,15 +142,38 @@ class PriceBook:
         """What one request cost, what the baseline would have, and the prices used. Hints unknown prices once."""
         if tokens.none:
             return Costs(0.0, 0.0, None)
+        key = (provider, model, requested_model, int(when // 60), bisect_left(self._tier_starts, tokens.total_input))
+        quoted = self._quoted.get(key)
+        if quoted is None:
+            quoted = self._quotes_for(provider, model, requested_model, tokens, when)
+            if len(self._quoted) >= MAX_QUOTED:  # minutes move on: start again rather than grow
+                self._quoted.clear()
+            self._quoted[key] = quoted
+        actual, baseline, prices = quoted
+        return Costs(
+            cost(actual.price, tokens) if actual else None,
+            cost(baseline.price, tokens) if baseline else None,
+            prices,
+        )
+
+    def _quotes_for(
+        self, provider: str | None, model: str | None, requested_model: str | None, tokens: Tokens, when: float
+    ) -> tuple[Quote | None, Quote | None, str]:
+        """The prices of one request and of its baseline, and their JSON; hints an unknown price once."""
         actual = self.quote(provider, model, tokens, when) if provider and model else None
         if actual is None:
             self._hint_once(f"{provider},{model}", lambda: _unpriced_hint(provider, model))
         baseline = self.baseline_quote(requested_model, tokens, when)
-        return Costs(
-            cost(actual.price, tokens) if actual else None,
-            cost(baseline.price, tokens) if baseline else None,
-            _prices_json(actual, baseline),
-        )
+        self._note_tiers(self._source(provider, model) if provider and model else None)
+        self._note_tiers(self._baseline_source(requested_model))
+        return actual, baseline, _prices_json(actual, baseline)
+
+    def _note_tiers(self, source: _Source) -> None:
+        """Keep `_tier_starts` a superset of every resolved card's, so requests in one tier of it cost alike on
+        every card; when it grows, the quotes kept under the old tiers are dropped."""
+        if isinstance(source, RateCard) and not source.tier_starts.issubset(self._tier_starts):
+            self._tier_starts = tuple(sorted(source.tier_starts.union(self._tier_starts)))
+            self._quoted.clear()
 
     def _source(self, provider: str, model: str) -> _Source:
         key = (provider.casefold(), model.casefold())
