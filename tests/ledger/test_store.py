@@ -235,11 +235,10 @@ def test_a_version_1_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) -
     path = tmp_path / "ledger.db"
     with sqlite3.connect(path) as db:
         db.executescript(VERSION_1_SCHEMA)
-    assert "requests_by_session" not in indexes(path)
     store = SqliteLedger(path)
-    assert store.totals(session_id="old-session").input_tokens == 42  # read through the new index
-    assert store.schema_version() == LATEST == 2
-    assert "requests_by_session" in indexes(path)
+    assert store.totals(session_id="old-session").input_tokens == 42
+    assert store.schema_version() == LATEST == 3
+    assert indexes(path) == {"requests_by_time"}  # migration 2's session index, dropped again by 3
     store.append([row(session_id="old-session", input_tokens=8)])
     assert store.totals(session_id="old-session").input_tokens == 50
     store.close()
