@@ -134,7 +134,7 @@ def set_route(path: Path, route: str, target: str, environ: Mapping[str, str]) -
 
     if path.read_bytes() != raw:
         raise RouteError(f"{path} changed while ccr was editing it; nothing was written. Run the command again.", 1)
-    change.backup = _backup(path, raw)
+    change.backup = backup_config(path, raw)
     try:
         write_atomically(path, new_text.encode("utf-8"))
     except OSError as exc:
@@ -150,7 +150,7 @@ def set_route(path: Path, route: str, target: str, environ: Mapping[str, str]) -
                 1,
             ) from None
         raise RouteError(f"{path} did not read back as intended ({problem}); the previous file was restored.", 1)
-    _prune_backups(path)
+    prune_backups(path)
     change.unset_variables = sorted(lenient.missing)
     return change
 
@@ -249,9 +249,11 @@ def _verify(path: Path, environ: Mapping[str, str], expected: dict[str, Any]) ->
     return None
 
 
-def _backup(path: Path, raw: bytes) -> Path:
-    """`config.json.<YYYYmmdd-HHMMSS>.bak`, then `-2`, `-3`... within one second (always above the highest number
-    there, so a pruned name is never reused for a newer backup), never overwriting anything."""
+def backup_config(path: Path, raw: bytes) -> Path:
+    """Copy `raw` (the config's bytes as read) to `config.json.<YYYYmmdd-HHMMSS>.bak`, then `-2`, `-3`... within
+    one second (always above the highest number there, so a pruned name is never reused for a newer backup), never
+    overwriting anything; the file keeps the config's mode. Every writer of the config (`ccr model`, the dashboard)
+    backs up here, and calls `prune_backups` once its write is verified. Raises RouteError when it cannot."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -287,7 +289,7 @@ def _backup_entries(path: Path) -> list[tuple[str, int, Path]]:
     return found
 
 
-def _prune_backups(path: Path) -> None:
+def prune_backups(path: Path) -> None:
     """Keep the newest KEEP_BACKUPS timestamped backups (CCR keeps 3); other files are never touched."""
     for old in backups(path)[:-KEEP_BACKUPS]:
         with contextlib.suppress(OSError):
