@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
-from ccrouter.ledger.aggregate import SUMS, UsageReport, UsageTotals, grouped_query, groups_of, since_clause
+from ccrouter.ledger.aggregate import (
+    SUMS,
+    UsageReport,
+    UsageSeries,
+    UsageTotals,
+    grouped_query,
+    groups_of,
+    series_query,
+    since_clause,
+    usage_series,
+)
 from ccrouter.ledger.faults import LedgerError, describe
 from ccrouter.ledger.migrations import check_not_newer, migrate, schema_version
 from ccrouter.ledger.rows import COLUMNS, LedgerRow, values_of
@@ -46,6 +56,10 @@ class LedgerStore(Protocol):
 
     def aggregate(self, since: float | None, by: str) -> UsageReport:
         """Sums per group of `by` (see aggregate.GROUPINGS) and in total, of the rows since Unix time `since`."""
+
+    def series(self, since: float, until: float, bucket: str, by: str) -> UsageSeries:
+        """Sums per local `bucket` (hour, day) and group of `by` (see aggregate.SERIES_GROUPS) of the rows in
+        [since, until]: every bucket present, the busiest groups and the rest as "other"."""
 
     def totals(self, since: float | None = None, *, session_id: str | None = None) -> UsageTotals:
         """Sums of the rows since `since`, of one session when `session_id` is given."""
@@ -90,6 +104,10 @@ class SqliteLedger:
         sql, parameters = grouped_query(by, since)  # ValueError for an unknown `by`, before touching the file
         groups = groups_of(by, self._read(sql, parameters))
         return UsageReport(since, by, groups, UsageTotals.combine(group.totals for group in groups))
+
+    def series(self, since: float, until: float, bucket: str, by: str) -> UsageSeries:
+        sql, parameters = series_query(bucket, by, since, until)  # ValueError for an unknown one, before the file
+        return usage_series(bucket, by, since, until, self._read(sql, parameters))
 
     def totals(self, since: float | None = None, *, session_id: str | None = None) -> UsageTotals:
         where, parameters = since_clause(since)
