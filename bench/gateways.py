@@ -32,6 +32,7 @@ class Target:
     body_format: str  # "anthropic" or "openai"
     start: StartFn | None = None
     port: int = 0
+    unpinned: bool = False  # runs on every CPU (no taskset), e.g. several workers; the load keeps its own CPU
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
@@ -60,12 +61,13 @@ def ccr_config(port: int, mock_port: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def ccrouter_start(mock_port: int, python: str, *, ledger: bool = True) -> StartFn:
-    """ccrouter as users run it (the usage ledger on), or with `"LEDGER": false` to measure what the ledger costs."""
+def ccrouter_start(mock_port: int, python: str, **config: Any) -> StartFn:
+    """ccrouter as users run it (the usage ledger and the dashboard on), or with config keys set to measure what
+    they cost or bring: `ccrouter_start(..., LEDGER=False)`, `DASHBOARD=False`, `WORKERS=2`."""
 
     def start(home: Path, port: int) -> tuple[list[str], dict[str, str]]:
         cfg = home / "config.json"
-        cfg.write_text(json.dumps(ccr_config(port, mock_port, **({} if ledger else {"LEDGER": False})), indent=2))
+        cfg.write_text(json.dumps(ccr_config(port, mock_port, **config), indent=2))
         src = str(REPO_DIR / "src")
         pythonpath = src + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
         env = {"CCR_HOME": str(home), "HOME": str(home), "PYTHONPATH": pythonpath}

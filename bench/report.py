@@ -13,11 +13,18 @@ RSS_PEAK_MB = 150.0
 START_S = 0.5
 LEDGER_THROUGHPUT_SHARE = 0.95  # small c=16 with the ledger on, over off (issue 14)
 LEDGER_ADDED_P50_MS = 0.05  # small c=1 p50 with the ledger on, minus off
+# The dashboard with no page open must cost nothing measurable (issue 15): within the runs' own spread.
+DASHBOARD_THROUGHPUT_SHARE = 0.98
+DASHBOARD_ADDED_P50_MS = 0.02
+WORKERS_THROUGHPUT_SHARE = 1.6  # small c=16 with WORKERS 2 over 1, on 2 cores (issue 16)
 
 LABELS = {
     "direct": "direct",
     "ccrouter": "ccrouter",
     "ccrouter-noledger": "ccrouter, LEDGER false",
+    "ccrouter-nodashboard": "ccrouter, DASHBOARD false",
+    "ccrouter-2workers": "ccrouter, WORKERS 2 (unpinned)",
+    "ccrouter-unpinned": "ccrouter (unpinned)",
     "ccr-node": "CCR 1.0.73",
 }
 OK, FAIL, NA = "✅", "❌", "–"
@@ -135,6 +142,7 @@ def target_table(res: Results) -> str:
             f"| {_mark(a, goal, False)} |"
         )
     lines += _ledger_rows(res, c_lo, c_hi)
+    lines += _workers_rows(res, c_hi)
     g = res["gateways"].get("ccrouter", {})
     for label, key, goal, unit in (
         ("RSS idle", "idle_rss_mb", RSS_IDLE_MB, "MB"),
@@ -148,6 +156,12 @@ def target_table(res: Results) -> str:
 
 def notes(res: Results) -> list[str]:
     out: list[str] = []
+    unpinned = [LABELS[gw] for gw in ("ccrouter-2workers", "ccrouter-unpinned") if gw in res["gateways"]]
+    if unpinned:
+        out.append(
+            f"{' and '.join(unpinned)} run on every CPU (no taskset): they share CPU {res['meta']['load_cpu']} with "
+            "wrk and the mock, so their figures include that contention"
+        )
     for gw, g in res["gateways"].items():
         if g.get("crashes"):
             logs = g.get("crash_logs") or [""]
@@ -198,14 +212,43 @@ def render(res: Results) -> str:
 
 
 def _ledger_rows(res: Results, c_lo: int, c_hi: int) -> list[str]:
-    """What the ledger costs: ccrouter (ledger on) against the same service with `"LEDGER": false`."""
-    if "ccrouter-noledger" not in res["gateways"] or "small" not in res["meta"]["workloads"]:
-        return []
-    share = _ratio(_summary(res, "ccrouter", "small", c_hi), _summary(res, "ccrouter-noledger", "small", c_hi))
-    added = _added(_summary(res, "ccrouter", "small", c_lo), _summary(res, "ccrouter-noledger", "small", c_lo))
+    """What the ledger and the dashboard cost: ccrouter against the same service with `"LEDGER": false`, and with
+    `"DASHBOARD": false` (no page open)."""
     return [
-        f"| small throughput at c={c_hi}, ledger on / off | ≥ {LEDGER_THROUGHPUT_SHARE:g} | {_num(share, '.3f')} "
-        f"| {_mark(share, LEDGER_THROUGHPUT_SHARE, True)} |",
-        f"| small added p50 at c={c_lo}, ledger on - off | ≤ {LEDGER_ADDED_P50_MS:g} ms | {_num(added, '+.3f')} ms "
-        f"| {_mark(added, LEDGER_ADDED_P50_MS, False)} |",
+        *_switch_rows(res, c_lo, c_hi, "ccrouter-noledger", "ledger", LEDGER_THROUGHPUT_SHARE, LEDGER_ADDED_P50_MS),
+        *_switch_rows(
+            res, c_lo, c_hi, "ccrouter-nodashboard", "dashboard", DASHBOARD_THROUGHPUT_SHARE, DASHBOARD_ADDED_P50_MS
+        ),
     ]
+
+
+def _switch_rows(
+    res: Results, c_lo: int, c_hi: int, off: str, what: str, share_target: float, added_target: float
+) -> list[str]:
+    if off not in res["gateways"] or "small" not in res["meta"]["workloads"]:
+        return []
+    share = _ratio(_summary(res, "ccrouter", "small", c_hi), _summary(res, off, "small", c_hi))
+    added = _added(_summary(res, "ccrouter", "small", c_lo), _summary(res, off, "small", c_lo))
+    return [
+        f"| small throughput at c={c_hi}, {what} on / off | ≥ {share_target:g} | {_num(share, '.3f')} "
+        f"| {_mark(share, share_target, True)} |",
+        f"| small added p50 at c={c_lo}, {what} on - off | ≤ {added_target:g} ms | {_num(added, '+.3f')} ms "
+        f"| {_mark(added, added_target, False)} |",
+    ]
+
+
+def _workers_rows(res: Results, c_hi: int) -> list[str]:
+    """What a second worker brings: WORKERS 2 on both CPUs against one worker on CPU 0 (what the other rows
+    measure), and against one worker unpinned too (fair: the same CPUs, shared with wrk and the mock)."""
+    if "ccrouter-2workers" not in res["gateways"] or "small" not in res["meta"]["workloads"]:
+        return []
+    two = _summary(res, "ccrouter-2workers", "small", c_hi)
+    rows = []
+    for one, how in (("ccrouter", "1 on CPU 0"), ("ccrouter-unpinned", "1 unpinned (fair)")):
+        if one in res["gateways"]:
+            share = _ratio(two, _summary(res, one, "small", c_hi))
+            rows.append(
+                f"| small c={c_hi} WORKERS 2 / 1 (2 unpinned / {how}) | ≥ {WORKERS_THROUGHPUT_SHARE:g} "
+                f"| {_num(share, '.2f')} | {_mark(share, WORKERS_THROUGHPUT_SHARE, True)} |"
+            )
+    return rows

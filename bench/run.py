@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per workload (default 2)")
     p.add_argument("--starts", type=int, default=None, help="starts timed per gateway (default 3)")
     p.add_argument("--mem-duration", type=float, default=None, help="seconds per c=64 run (default 4)")
-    p.add_argument("--gateways", default="direct,ccrouter,ccrouter-noledger,ccr-node")
+    p.add_argument("--gateways", default="direct,ccrouter,ccrouter-noledger,ccrouter-nodashboard,ccr-node")
     p.add_argument("--workloads", default=",".join(workloads.WORKLOADS))
     p.add_argument("--concurrency", default="1,16")
     p.add_argument("--mem-concurrency", type=int, default=64)
@@ -99,7 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         load_cpu=a.load_cpu or None,
     )
     gateways = [g for g in a.gateways.split(",") if g]
-    known = ("direct", "ccrouter", "ccrouter-noledger", "ccr-node")
+    known = (
+        "direct",
+        "ccrouter",
+        "ccrouter-noledger",
+        "ccrouter-nodashboard",
+        "ccrouter-2workers",
+        "ccrouter-unpinned",
+        "ccr-node",
+    )
     unknown = set(gateways) - set(known)
     if unknown:
         print(f"unknown gateway(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
@@ -163,7 +171,25 @@ def main(argv: list[str] | None = None) -> int:
             "direct": Target("direct", "/v1/chat/completions", "openai"),
             "ccrouter": Target("ccrouter", "/v1/messages", "anthropic", ccrouter_start(mock_port, a.python)),
             "ccrouter-noledger": Target(
-                "ccrouter-noledger", "/v1/messages", "anthropic", ccrouter_start(mock_port, a.python, ledger=False)
+                "ccrouter-noledger", "/v1/messages", "anthropic", ccrouter_start(mock_port, a.python, LEDGER=False)
+            ),
+            "ccrouter-nodashboard": Target(
+                "ccrouter-nodashboard",
+                "/v1/messages",
+                "anthropic",
+                ccrouter_start(mock_port, a.python, DASHBOARD=False),
+            ),
+            # WORKERS 2 on both CPUs (wrk and the mock keep CPU 1, so they share it with a worker), and the fair
+            # comparison for it: one worker, unpinned too.
+            "ccrouter-2workers": Target(
+                "ccrouter-2workers",
+                "/v1/messages",
+                "anthropic",
+                ccrouter_start(mock_port, a.python, WORKERS=2),
+                unpinned=True,
+            ),
+            "ccrouter-unpinned": Target(
+                "ccrouter-unpinned", "/v1/messages", "anthropic", ccrouter_start(mock_port, a.python), unpinned=True
             ),
         }
         if cli_js is not None:

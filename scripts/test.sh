@@ -9,6 +9,20 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e '.[test]'
 cksum < pyproject.toml > .venv/.ccrouter-installed  # scripts/run.sh then finds ccrouter installed and starts offline
 
+# --- Debian packages the tests drive -----------------------------------------------------------------------------
+# PostgreSQL and Redis for the team-mode tests (tests/support/postgres_server.py, redis_server.py: their own servers
+# in temporary folders on free loopback ports, stopped by pid; the packages' own services are not used) and chromium
+# for the dashboard's browser tests (Playwright launches it by its path; it never downloads a browser).
+# Installed only when missing.
+if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || ! command -v redis-server >/dev/null \
+        || ! [ -x /usr/bin/chromium ]; then
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        postgresql redis-server chromium >/dev/null
+fi
+# --- end of the Debian packages ---------------------------------------------------------------------------------
+
 # llama-cpp-python's OpenAI-compatible server for tests/test_llama_cpp_e2e.py. It builds from source (5-8 minutes on
 # two cores), so only when this venv lacks it; pip caches the wheel. CPU only, portable (no -march=native), and
 # without the multimodal library, llama.cpp's tests, tools, examples and server, which the Python server does not use.

@@ -32,7 +32,7 @@ MAX_LINES = 400
 STDLIB = frozenset(sys.stdlib_module_names)
 
 LEAVES = frozenset(f"{PACKAGE}.{name}" for name in ("errors", "paths", "files", "sse", "recent", "tokens", "user_code"))
-WINGS = ("config", "providers", "service", "ledger", "gateway", "statusline", "cli")
+WINGS = ("config", "providers", "service", "ledger", "gateway", "dashboard", "statusline", "cli")
 # Who may import whom, by layer: a module imports from its own layer or a lower one, never upward.
 LAYER = {
     "leaf": 0,
@@ -41,6 +41,7 @@ LAYER = {
     "service": 2,
     "ledger": 2,
     "gateway": 3,
+    "dashboard": 3,
     "statusline": 3,
     "cli": 4,
     "entry": 5,
@@ -270,6 +271,25 @@ def test_the_gateway_does_not_reach_into_the_commands() -> None:
     assert not broken, report("ccrouter.gateway.* never imports ccrouter.cli/service/statusline.", broken)
 
 
+def test_the_dashboard_sits_on_the_gateway_and_only_the_server_mounts_it() -> None:
+    broken = [
+        i
+        for i in all_imports()
+        if (wing_of(i.importer) == "dashboard" and within(i.target, *ours("cli", "service", "gateway.server")))
+        or (
+            wing_of(i.importer) == "gateway"
+            and i.importer != f"{PACKAGE}.gateway.server"
+            and within(i.target, *ours("dashboard"))
+            and not i.type_only
+        )
+    ]
+    assert not broken, report(
+        "ccrouter.dashboard.* reads the gateway's state and never imports ccrouter.cli/service or "
+        "ccrouter.gateway.server; in the gateway only gateway.server (which builds the app) imports the dashboard.",
+        broken,
+    )
+
+
 def test_config_imports_only_the_standard_library_json5_and_its_leaves() -> None:
     allowed = ours("errors", "paths", "files", "user_code", "config")
     broken = [
@@ -301,11 +321,11 @@ def test_the_ledger_leans_only_on_its_config_and_the_leaves() -> None:
         i
         for i in all_imports()
         if wing_of(i.importer) == "ledger"
-        and top(i.target) not in STDLIB | {"genai_prices"}
+        and top(i.target) not in STDLIB | {"genai_prices", "psycopg"}
         and not (top(i.target) == PACKAGE and within(i.target, *allowed))
     ]
     assert not broken, report(
-        "ccrouter.ledger.* imports only the standard library (sqlite3 included), genai_prices, "
+        "ccrouter.ledger.* imports only the standard library (sqlite3 included), genai_prices, psycopg, "
         "ccrouter.errors/paths/files/untrusted, its own config sections (config.ledger_section, config.budget_rules, "
         "config.model) and ccrouter.ledger.*: a PostgreSQL store or `ccr usage` must not drag the gateway in.",
         broken,

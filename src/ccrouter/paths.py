@@ -19,6 +19,7 @@ LOG_FILE = "ccr-router.log"  # JSON lines, rotated as ccr-router.1.log ... ccr-r
 SERVICE_STDERR_LOG = "service-stderr.log"  # in LOG_DIR: what a background service printed
 SERVICE_STDERR_OLD_LOG = "service-stderr.1.log"  # the previous one, moved aside by a start that found it large
 BACKUP_SUFFIX = ".bak"  # `config.json.<YYYYmmdd-HHMMSS>.bak`, kept by `ccr model`
+UI_SECRET_FILE = "ui.secret"  # 0600: the running service's sign-in secret, which `ccr ui` reads (a new one per start)
 LEDGER_FILE = "ledger.db"  # SQLite (WAL): one row per request, its tokens, cost and baseline cost
 
 

@@ -31,6 +31,7 @@ COMMANDS = {
     "status": "ccrouter.cli.service_commands:status",
     "logs": "ccrouter.cli.logs_command:logs",
     "usage": "ccrouter.cli.usage_command:usage",
+    "ui": "ccrouter.cli.ui_command:ui",
     "code": "ccrouter.cli.code_command:code",
     "activate": "ccrouter.cli.activate:activate",
     "env": "ccrouter.cli.activate:env_command",

@@ -180,9 +180,26 @@ def _build(data: dict[str, Any], path: Path | None, run_user_code: bool) -> Conf
         ping_interval_ms=read_whole_number(
             data, "PING_INTERVAL_MS", DEFAULT_PING_INTERVAL_MS, minimum=1, unit="milliseconds"
         ),
+        dashboard=read_bool(data, "DASHBOARD", True),
+        ui_hosts=_ui_hosts(data),
         raw=data,
         path=path,
     )
+
+
+def _ui_hosts(data: dict[str, Any]) -> tuple[str, ...]:
+    """UI_HOSTS: the host names (as a browser puts them in `Host`, without the port) the dashboard may be reached
+    under besides 127.0.0.1, localhost and [::1], e.g. the name of a machine serving a team."""
+    names: list[Any] = read_typed(data, "UI_HOSTS", list, [])
+    hosts = []
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip() or any(c in name for c in "/:@ \t"):
+            raise ConfigError(
+                f'UI_HOSTS[{index}] is {name!r}; give a bare host name such as "router.example.internal" '
+                "(no scheme, port or path)."
+            )
+        hosts.append(name.strip().lower())
+    return tuple(hosts)
 
 
 def _apikey(data: dict[str, Any]) -> str | None:

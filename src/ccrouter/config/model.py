@@ -116,6 +116,8 @@ class Config:
     # Not imported at run time here: ledger_section reads Provider from this module.
     ledger: LedgerSettings | None = None
     ping_interval_ms: int = DEFAULT_PING_INTERVAL_MS  # a streamed reply's keep-alive ping while the provider is silent
+    dashboard: bool = True  # `ccr ui` at /ui and /api/ui/ (false: not served, and nothing kept for it)
+    ui_hosts: tuple[str, ...] = ()  # host names the dashboard answers to besides loopback ones (lower case, no port)
     raw: Mapping[str, Any] = field(default_factory=dict)  # interpolated, for custom routers
     path: Path | None = None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Coroutine, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any
 
 from ccrouter import tokens
@@ -24,6 +24,7 @@ from ccrouter.gateway.reload import ConfigWatcher
 from ccrouter.gateway.responses import Receive, Send, send_bytes, send_error, send_json
 from ccrouter.gateway.upstream import Upstream
 
+Handler = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 SESSIONS_PATH = "/api/sessions/"
 COOLDOWNS_PATH = "/api/cooldowns"
 BUDGETS_PATH = "/api/budgets"
@@ -50,7 +51,12 @@ class App:
         self.gauge = gauge  # open and most connections, when served by connections.py's protocol
         self._background: list[asyncio.Task[None]] = []
         self.auth_failures = AuthFailures()  # wrong keys wait, guessers are refused (auth_failures.py)
+        self._mounted: tuple[tuple[str, ...], Handler] | None = None  # the dashboard (`mount`)
         upstream.on_out_of_files = log.error  # once per burst; each request's own line says 503 as well
+
+    def mount(self, prefixes: tuple[str, ...], handler: Handler) -> None:
+        """Hand requests whose path starts with one of `prefixes` to `handler` (server.py mounts the dashboard)."""
+        self._mounted = (prefixes, handler)
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -68,13 +74,13 @@ class App:
                 return
         if method == "POST" and path.startswith("/v1/messages"):
             headers = _headers(scope)
-            if await self._refused(scope, headers, send):
+            if await self.refused(scope, headers, send):
                 return
             raw = await self._read_body(receive, send)
             if raw is None:
                 return
             if path == "/v1/messages":
-                await self._until_disconnect(self.gateway.messages(headers, raw, send), receive)
+                await self.until_disconnect(self.gateway.messages(headers, raw, send), receive)
             elif path == "/v1/messages/count_tokens":
                 await self.gateway.count_tokens(raw, send)
             else:
@@ -91,6 +97,8 @@ class App:
             await self._metrics(scope, send)
         elif method == "GET" and path.startswith(SESSIONS_PATH):
             await self._session(path[len(SESSIONS_PATH) :], scope, send)
+        elif self._mounted is not None and path.startswith(self._mounted[0]):
+            await self._mounted[1](scope, receive, send)
         elif method == "HEAD" and path in ("/", "/api/hello"):
             await send_bytes(send, 200, b"", content_type=False)
         else:
@@ -98,7 +106,7 @@ class App:
 
     async def _session(self, session_id: str, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /api/sessions/{id}: what served the session's latest request (for `ccr statusline`)."""
-        if await self._refused(scope, _headers(scope), send):
+        if await self.refused(scope, _headers(scope), send):
             return
         activity = self.gateway.activity.get(session_id)
         if activity is None:
@@ -116,13 +124,13 @@ class App:
 
     async def _models(self, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /v1/models: the routes and models Claude Code's `/model` offers (model discovery)."""
-        if await self._refused(scope, _headers(scope), send):
+        if await self.refused(scope, _headers(scope), send):
             return
         await send_json(send, 200, models_page(self.gateway.runtime.config))
 
     async def _cooldowns(self, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /api/cooldowns: the targets every route skips for now (for `ccr status`)."""
-        if await self._refused(scope, _headers(scope), send):
+        if await self.refused(scope, _headers(scope), send):
             return
         redact = self.gateway.runtime.redact  # a reason quotes the provider, which may echo its key
         cooling = self.gateway.cooldowns.all_cooling(time.monotonic())
@@ -130,7 +138,7 @@ class App:
 
     async def _metrics(self, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /metrics: Prometheus text (behind APIKEY like the rest)."""
-        if await self._refused(scope, _headers(scope), send):
+        if await self.refused(scope, _headers(scope), send):
             return
         metrics = next((sink for sink in self.gateway.sinks if isinstance(sink, Metrics)), None)
         if metrics is None:
@@ -150,12 +158,12 @@ class App:
 
     async def _budgets(self, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /api/budgets: each budget's spend this period and its state (for `ccr status`)."""
-        if await self._refused(scope, _headers(scope), send):
+        if await self.refused(scope, _headers(scope), send):
             return
         budgets = self.gateway.runtime.accounts.budget_status()
         await send_json(send, 200, {"budgets": [budget.as_dict() for budget in budgets]})
 
-    async def _refused(self, scope: MutableMapping[str, Any], headers: dict[str, str], send: Send) -> bool:
+    async def refused(self, scope: MutableMapping[str, Any], headers: dict[str, str], send: Send) -> bool:
         """Whether the request was refused (and answered): a wrong APIKEY (after its client's turn in the failure
         queue), a client guessing keys, or without an APIKEY a foreign browser Origin."""
         apikey = self.gateway.runtime.config.apikey
@@ -207,7 +215,7 @@ class App:
         return b"".join(parts)
 
     @staticmethod
-    async def _until_disconnect(work: Coroutine[Any, Any, None], receive: Receive) -> None:
+    async def until_disconnect(work: Coroutine[Any, Any, None], receive: Receive) -> None:
         """Run `work` in this task, cancelling it the moment the client disconnects (which closes the upstream
         connection too). uvicorn reports a disconnect only through `receive`, so one small task waits on it."""
         handler = asyncio.current_task()

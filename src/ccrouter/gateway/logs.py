@@ -9,7 +9,7 @@ to its owner (0700) and the files too (0600), and files left wider by an older v
 
 Warnings and errors are also printed on stderr (`echo`): a terminal for `ccr start --foreground`, the file
 `service-stderr.log` for a background service. At most `ECHO_MAX_BYTES` of them per process, since the log file has
-them all anyway.
+them all anyway. They also go to each of `Logger.taps` (the dashboard's live log), as written: redacted and clipped.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -34,6 +34,10 @@ MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
 ECHO_MAX_BYTES = 10 * 1024 * 1024  # printed on stderr per process; past it, warnings go to the log file only
 _WHOLE_FIELDS = frozenset({"body"})  # a debug line's request body: its point is to be complete
+_ENTRY_KEYS = ("ts", "level", "msg")  # what every line has besides its fields
+
+# Hears every warn and error entry: (level, msg, fields as written). Called on the writing thread, which may be any.
+LogTap = Callable[[str, str, dict[str, Any]], None]
 
 
 # Query parameters whose values are credentials (`?key=`, `?access_token=`, `?sig=`...), by name.
@@ -100,6 +104,7 @@ class Logger:
         self._path: Path | None = None
         self._file: IO[bytes] | None = None
         self._size = 0
+        self.taps: list[LogTap] = []  # the dashboard's live log; info and debug entries never reach them
         if directory is not None:
             private_directory(directory)
             self._path = directory / LOG_FILE
@@ -131,8 +136,11 @@ class Logger:
         if len(line) > MAX_LOG_FIELD_CHARS:  # it may hold a field to clip (a shorter line cannot)
             clipped = {key: value if key in _WHOLE_FIELDS else self._clipped(value) for key, value in record.items()}
             line = self.redact(orjson.dumps(clipped, default=str).decode())
-        if self._echo is not None and LEVELS[level] >= 30:
-            self._print(line)
+        if (self._echo is not None or self.taps) and LEVELS[level] >= 30:
+            if self._echo is not None:
+                self._print(line)
+            if self.taps:
+                self._tell_taps(level, msg, line)
         if self._file is None:
             return
         data = line.encode() + b"\n"
@@ -141,6 +149,18 @@ class Logger:
         self._size += len(data)
         if self._size >= self._max_bytes:
             self._rotate()
+
+    def _tell_taps(self, level: str, msg: str, line: str) -> None:
+        """Hand each tap the entry's fields as the line holds them (redacted, clipped). A tap that fails is its own
+        problem: logging goes on."""
+        entry = orjson.loads(line)
+        said = str(entry.get("msg", msg))  # the message as written: redacted too
+        fields = {key: value for key, value in entry.items() if key not in _ENTRY_KEYS}
+        for tap in list(self.taps):
+            try:
+                tap(level, said, fields)
+            except Exception:  # a broken tap must never break the log
+                continue
 
     def _clipped(self, value: Any) -> Any:
         """`value` with every string in it redacted (before the cut, which could halve a secret), then clipped."""

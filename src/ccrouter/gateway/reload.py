@@ -48,6 +48,8 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
         reasons.append("removing APIKEY (the service may be listening beyond loopback)")
     if new.log != old.log:
         reasons.append("LOG (opening or closing the log file)")
+    if new.dashboard != old.dashboard:
+        reasons.append("DASHBOARD (serving `ccr ui` or not)")
     return reasons
 
 
@@ -125,6 +127,17 @@ class ConfigWatcher:
             "config reloaded", config=str(path), routes={str(k): t.label for k, t in runtime.config.routes.items()}
         )
         return True
+
+    async def reload_now(self) -> bool:
+        """Load the file at once rather than at the next poll (the dashboard has just saved it): True when the new
+        version serves from now on."""
+        if self.path is None:
+            return False
+        self._stamp = file_stamp(self.path)
+        if self._loading is not None:
+            self._loading.cancel()
+            self._loading = None
+        return await self.reload()
 
     def apply(self, config: Config) -> None:
         """Serve `config` from now on (a ConfigError, from loading its custom router, changes nothing)."""

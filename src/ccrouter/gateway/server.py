@@ -12,6 +12,9 @@ from pathlib import Path
 
 from ccrouter.config.loading import load_config
 from ccrouter.config.model import Config
+from ccrouter.dashboard.api import DashboardApi
+from ccrouter.dashboard.live import LiveFeed
+from ccrouter.dashboard.mount import DASHBOARD_PREFIXES, Dashboard
 from ccrouter.errors import ConfigError
 from ccrouter.gateway.accounting import Ledger
 from ccrouter.gateway.app import App
@@ -41,7 +44,21 @@ def build_app(
     upstream = Upstream()
     gateway = Gateway(runtime, upstream, log, ping_interval_s=ping_interval_s)
     gateway.sinks.append(metrics_of(gateway))
-    return App(gateway, upstream, log, ConfigWatcher(gateway, log), tune_gc=tune_gc, gauge=gauge)
+    app = App(gateway, upstream, log, ConfigWatcher(gateway, log), tune_gc=tune_gc, gauge=gauge)
+    if config.dashboard:
+        mount_dashboard(app)
+    return app
+
+
+def mount_dashboard(app: App) -> None:
+    """`ccr ui`'s pages and API, and its live feed: a record sink and a log tap (a deque append each)."""
+    gateway = app.gateway
+    feed = LiveFeed(lambda: gateway.runtime.redact)
+    gateway.sinks.append(feed)
+    app.log.taps.append(feed.tap)
+    config = gateway.runtime.config
+    dashboard = Dashboard(app, DashboardApi(app, feed), config.home if config.path is not None else None)
+    app.mount(DASHBOARD_PREFIXES, dashboard)
 
 
 def metrics_of(gateway: Gateway) -> Metrics:

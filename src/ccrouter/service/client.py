@@ -31,11 +31,28 @@ def service_url(host: str, port: int) -> str:
 def get(host: str, port: int, path: str, *, timeout: float, apikey: str | None = None) -> tuple[int, bytes]:
     """(status, body) of `GET path`, connecting and reading all within `timeout` seconds. `apikey` goes as
     `x-api-key`. Raises OSError when there is no complete answer (TimeoutError when the time is up)."""
+    return request("GET", host, port, path, timeout=timeout, apikey=apikey)
+
+
+def request(
+    method: str,
+    host: str,
+    port: int,
+    path: str,
+    *,
+    timeout: float,
+    apikey: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    """(status, body) of a bodiless `method path` with `headers`, as `get` does it."""
     deadline = time.monotonic() + timeout
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    lines = [f"GET {path} HTTP/1.1", f"Host: {authority}", "Connection: close", "Accept: application/json"]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {authority}", "Connection: close", "Accept: application/json"]
+    if method != "GET":
+        lines.append("Content-Length: 0")
     if apikey:
         lines.append(f"x-api-key: {apikey}")
+    lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(request)

@@ -1,0 +1,1 @@
+"""`ccr ui`: the dashboard the service serves at `/ui`, and its API under `/api/ui/`."""
