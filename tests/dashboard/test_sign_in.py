@@ -141,3 +141,14 @@ def test_pages_carry_a_strict_content_security_policy(ccr: CcrHome, upstream: Sc
         assert headers["x-frame-options"] == "DENY"
     status, headers, _ = call(ccr, "GET", "/ui/static/../../config.json", {"Cookie": cookie})
     assert status == 404
+
+
+def test_without_a_display_ccr_ui_prints_the_link_to_open(ccr: CcrHome, upstream: ScriptedUpstream) -> None:
+    """Over SSH there is no browser to open: `ccr ui` says so and prints the link (it never starts a text browser
+    in the terminal)."""
+    ccr.write_config(fake_provider_config(upstream, ccr.port))
+    env = {k: v for k, v in ccr.env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = ccr.run("ui", env={**env, "BROWSER": "false"})
+    assert result.returncode == 0, result.stderr
+    assert LINK.search(result.stdout) and "No browser could be opened here" in result.stdout
+    assert ccr.pid_info() is not None  # it started the service
