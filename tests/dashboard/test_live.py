@@ -129,11 +129,12 @@ def test_summary_and_detail_have_the_contract_shape() -> None:
             request_id="req_shape", input_tokens=10, output_tokens=5, cache_read_input_tokens=3,
             cache_creation_input_tokens=2, cost_usd=0.25, stream=True, ttft_ms=120.0, attempts=tried,
             stop_reason="end_turn", budget="daily", pinned=True, request_class="main", requested_model="claude-x",
+            user="ana",
         )
     )  # fmt: skip
     summary = feed.requests()[0]
     assert summary == {
-        "request_id": "req_shape", "time": 1_750_000_000.0, "session_id": "s1", "scenario": "default",
+        "request_id": "req_shape", "time": 1_750_000_000.0, "session_id": "s1", "user": "ana", "scenario": "default",
         "provider": "deepseek", "model": "deepseek-chat", "requested_model": "claude-x", "status": 200,
         "attempts": 2, "latency_ms": 800.0, "ttft_ms": 120.0, "input_tokens": 10, "output_tokens": 5,
         "cache_read_tokens": 3, "cache_write_tokens": 2, "cost_usd": 0.25, "stream": True, "error": None,

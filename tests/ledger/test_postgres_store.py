@@ -78,6 +78,7 @@ def varied_rows(count: int, start: float, span_s: float) -> list[LedgerRow]:
                 cache_write_tokens=chance.randrange(0, 2_000),
                 cost_usd=None if chance.random() < 0.1 else round(chance.random() / 100, 6),
                 baseline_cost_usd=None if chance.random() < 0.1 else round(chance.random() / 10, 6),
+                user_name=pick(["ana", "bo", "Ana", "admin", None]),
             )
         )
     return rows
@@ -107,6 +108,8 @@ def test_totals_and_spend_in_every_scope_give_what_sqlite_gives(both: Both) -> N
         SpendScope(provider="MYSTÈRE"),  # NOCASE folds ASCII letters only: no match in either
         SpendScope(provider="deepseek", model="CHAT"),
         SpendScope(route="subagent"),
+        SpendScope(user="ana"),  # exactly: "Ana" is someone else
+        SpendScope(provider="deepseek", user="bo"),
         SpendScope(route="SUBAGENT"),
         SpendScope(route="subagent:explore"),
         SpendScope(route="default", exclude=("DeepSeek", "chat")),
@@ -208,7 +211,7 @@ def test_an_empty_ledger_sums_to_zero(store: PostgresLedger) -> None:
 
 
 def test_an_unknown_grouping_is_refused_with_the_choices(store: PostgresLedger) -> None:
-    with pytest.raises(ValueError, match="scenario, provider, model, session, project, day"):
+    with pytest.raises(ValueError, match="scenario, provider, model, session, project, user, day"):
         store.aggregate(None, "colour")
 
 
@@ -291,10 +294,12 @@ def test_a_version_1_database_upgrades_in_place_and_keeps_its_rows(
     database = make_version_1(postgres_server, postgres_url)
     assert indexes(postgres_server, database) == {"ccr_requests_pkey"}
     assert store.totals(session_id="old-session").input_tokens == 42
-    assert store.schema_version() == LATEST == 2
+    assert store.schema_version() == LATEST == 3
     assert indexes(postgres_server, database) == {"ccr_requests_pkey", "ccr_requests_by_time"}
-    store.append([row(session_id="old-session", input_tokens=8)])
+    store.append([row(session_id="old-session", input_tokens=8, user_name="ana")])
     assert store.totals(session_id="old-session").input_tokens == 50
+    by_user = {group.keys["user"]: group.totals.input_tokens for group in store.aggregate(None, "user").rows}
+    assert by_user == {None: 42, "ana": 8}  # migration 3's user column: none for the old row
 
 
 def test_a_database_from_a_newer_ccrouter_is_refused_untouched(

@@ -143,7 +143,7 @@ def test_since_leaves_out_older_rows(ledger: SqliteLedger) -> None:
 
 
 def test_an_unknown_grouping_is_refused_with_the_choices(ledger: SqliteLedger) -> None:
-    with pytest.raises(ValueError, match="scenario, provider, model, session, project, day"):
+    with pytest.raises(ValueError, match="scenario, provider, model, session, project, user, day"):
         ledger.aggregate(None, "colour")
 
 
@@ -237,10 +237,12 @@ def test_a_version_1_file_upgrades_in_place_and_keeps_its_rows(tmp_path: Path) -
         db.executescript(VERSION_1_SCHEMA)
     store = SqliteLedger(path)
     assert store.totals(session_id="old-session").input_tokens == 42
-    assert store.schema_version() == LATEST == 3
+    assert store.schema_version() == LATEST == 4
     assert indexes(path) == {"requests_by_time"}  # migration 2's session index, dropped again by 3
-    store.append([row(session_id="old-session", input_tokens=8)])
+    store.append([row(session_id="old-session", input_tokens=8, user_name="ana")])
     assert store.totals(session_id="old-session").input_tokens == 50
+    by_user = {group.keys["user"]: group.totals.input_tokens for group in store.aggregate(None, "user").rows}
+    assert by_user == {None: 42, "ana": 8}  # migration 4's user column: none for the old row
     store.close()
 
 

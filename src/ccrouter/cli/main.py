@@ -38,6 +38,7 @@ COMMANDS = {
     "init": "ccrouter.cli.config_commands:init_command",
     "config": "ccrouter.cli.config_commands:config_group",
     "model": "ccrouter.cli.config_commands:model_command",
+    "user": "ccrouter.cli.user_commands:user_group",
 }
 
 

@@ -56,7 +56,7 @@ DEFAULT_BY = "model"
     type=click.Choice(tuple(GROUPINGS)),
     default=DEFAULT_BY,
     show_default=True,
-    help="One row per scenario (route), provider, provider and model, session, project or local day.",
+    help="One row per scenario (route), provider, provider and model, session, project, user or local day.",
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"since", "by", "rows", "total"} as JSON.')
 @click.pass_obj

@@ -79,11 +79,16 @@ class BudgetRule:
 def budget_rules(data: Mapping[str, Any], providers: list[Provider]) -> tuple[BudgetRule, ...]:
     """The `Budgets` list of the config object `data`, checked against `providers`."""
     entries: list[Any] = read_typed(data, "Budgets", list, [], like=f"[{_EXAMPLE}]")
+    return rule_list(entries, "Budgets", providers)
+
+
+def rule_list(entries: list[Any], where: str, providers: list[Provider]) -> tuple[BudgetRule, ...]:
+    """The budgets of the list at `where` (`Budgets`, or a user's `Users[i].budgets`), names unique within it."""
     rules: list[BudgetRule] = []
     for index, entry in enumerate(entries):
-        rule = _rule(entry, f"Budgets[{index}]", providers)
+        rule = _rule(entry, f"{where}[{index}]", providers)
         if any(other.name.casefold() == rule.name.casefold() for other in rules):
-            raise ConfigError(f"Budgets[{index}].name {rule.name!r} is used by two budgets; give each its own name.")
+            raise ConfigError(f"{where}[{index}].name {rule.name!r} is used by two budgets; give each its own name.")
         rules.append(rule)
     return tuple(rules)
 

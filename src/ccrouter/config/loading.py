@@ -24,6 +24,7 @@ from ccrouter.config.model import (
     DEFAULT_PING_INTERVAL_MS,
     DEFAULT_PORT,
     DEFAULT_TIMEOUT_MS,
+    MAX_WORKERS,
     Config,
     Provider,
     Target,
@@ -36,6 +37,7 @@ from ccrouter.config.router_section import router_section, target_of, unique_tar
 from ccrouter.config.scalars import read_bool, read_text, read_typed, read_whole_number
 from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
 from ccrouter.config.transformers import TRANSFORMERS, option_problem
+from ccrouter.config.users_section import users_section
 from ccrouter.errors import ConfigError
 from ccrouter.files import FileTooLarge, NotARegularFile, read_regular_file
 from ccrouter.paths import default_config_path
@@ -177,14 +179,30 @@ def _build(data: dict[str, Any], path: Path | None, run_user_code: bool) -> Conf
         max_body_bytes=max_body_bytes(data),
         limits=connection_limits(data),
         ledger=ledger_section(data, providers),
+        users=users_section(data, providers, _apikey(data)),
         ping_interval_ms=read_whole_number(
             data, "PING_INTERVAL_MS", DEFAULT_PING_INTERVAL_MS, minimum=1, unit="milliseconds"
         ),
         dashboard=read_bool(data, "DASHBOARD", True),
         ui_hosts=_ui_hosts(data),
+        workers=_workers(data),
         raw=data,
         path=path,
     )
+
+
+def _workers(data: dict[str, Any]) -> int:
+    """WORKERS: how many server processes share the port, 1 to MAX_WORKERS, or "auto" (one per CPU)."""
+    value = data.get("WORKERS")
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+    workers = read_whole_number(data, "WORKERS", 1, minimum=1)
+    if workers > MAX_WORKERS:
+        raise ConfigError(
+            f'WORKERS is {workers}; at most {MAX_WORKERS} server processes can share the port. Use "auto" for one '
+            "per CPU."
+        )
+    return workers
 
 
 def _ui_hosts(data: dict[str, Any]) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from ccrouter.paths import home_dir
 
 if TYPE_CHECKING:
     from ccrouter.config.ledger_section import LedgerSettings
+    from ccrouter.config.users_section import Users
 
 DEFAULT_PORT = 3456
 DEFAULT_HOST = "127.0.0.1"
@@ -27,6 +28,7 @@ DEFAULT_TIMEOUT_MS = 600_000
 DEFAULT_LONG_CONTEXT_THRESHOLD = 60_000
 DEFAULT_PING_INTERVAL_MS = 10_000
 DEFAULT_CUSTOM_ROUTER_TIMEOUT_MS = 5_000
+MAX_WORKERS = 64  # WORKERS: server processes on one port
 
 
 @dataclass(frozen=True)
@@ -115,9 +117,12 @@ class Config:
     # LEDGER, Prices, Baseline, Budgets; the loader always sets it (None, in a Config built by hand: the defaults).
     # Not imported at run time here: ledger_section reads Provider from this module.
     ledger: LedgerSettings | None = None
+    # Users: per-user keys, routes, rate limits and budgets (users_section.py); None in a Config built by hand.
+    users: Users | None = None
     ping_interval_ms: int = DEFAULT_PING_INTERVAL_MS  # a streamed reply's keep-alive ping while the provider is silent
     dashboard: bool = True  # `ccr ui` at /ui and /api/ui/ (false: not served, and nothing kept for it)
     ui_hosts: tuple[str, ...] = ()  # host names the dashboard answers to besides loopback ones (lower case, no port)
+    workers: int = 1  # WORKERS: server processes sharing the port (gateway/workers.py); 1: a single process
     raw: Mapping[str, Any] = field(default_factory=dict)  # interpolated, for custom routers
     path: Path | None = None
 

@@ -232,6 +232,7 @@ class LiveFeed:
             "request_id": record.request_id,
             "time": round(record.started_at, 3),
             "session_id": _client_text(record.session_id),
+            "user": record.user,
             "scenario": record.scenario,
             "provider": record.provider,
             "model": record.model,

@@ -10,6 +10,7 @@ disk.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import orjson
@@ -81,13 +82,24 @@ class Accounts:
         self.prices.warm()
         if ledger is not None:
             ledger.flush()
-        self.budgets = BudgetBook(settings.budgets, ledger.store if ledger is not None else None, report=report)
+        store = ledger.store if ledger is not None else None
+        self.budgets = BudgetBook(settings.budgets, store, report=report)
         self.has_budgets = bool(settings.budgets)
+        users = config.users.entries if config.users else ()
+        self.user_budgets = {
+            user.name: BudgetBook(user.budgets, store, report=report, user=user.name) for user in users if user.budgets
+        }
         self.keeps_rows = ledger is not None and ledger.store is not None
 
-    def check(self, provider: str, model: str, route: str | None) -> BudgetDecision | None:
-        """Whether a budget changes where this request goes (or refuses it); None when no budget is set."""
-        return self.budgets.check(provider, model, route) if self.has_budgets else None
+    def check(self, provider: str, model: str, route: str | None, user: str | None = None) -> BudgetDecision | None:
+        """Whether a budget changes where this request goes (or refuses it); None when no budget is set. The
+        config's budgets are asked first; then, unless they refused it, the user's own for the target they chose."""
+        decision = self.budgets.check(provider, model, route) if self.has_budgets else None
+        book = self.user_budgets.get(user) if user is not None else None
+        if book is None or (decision is not None and decision.refused):
+            return decision
+        target = decision.target if decision is not None and decision.target else (provider, model)
+        return _merged(decision, book.check(target[0], target[1], route))
 
     def note_project(self, record: RequestRecord, request: MessagesRequest) -> None:
         """Claude Code's working directory, for the ledger's `project` (looked up only when rows are kept)."""
@@ -104,7 +116,7 @@ class Accounts:
         )
         costs = self.prices.costs(record.provider, record.model, record.requested_model, tokens, record.started_at)
         record.cost_usd, record.baseline_cost_usd = costs.cost_usd, costs.baseline_cost_usd
-        if not (self.has_budgets or self.keeps_rows):
+        if not (self.has_budgets or self.keeps_rows or self.user_budgets):
             return
         row = LedgerRow(
             time=record.started_at,
@@ -126,11 +138,27 @@ class Accounts:
             cost_usd=costs.cost_usd,
             baseline_cost_usd=costs.baseline_cost_usd,
             prices=costs.prices,
+            user_name=record.user,
         )
         if self.has_budgets:
             self.budgets.charge(row)
+        book = self.user_budgets.get(record.user) if record.user is not None else None
+        if book is not None:
+            book.charge(row)
         if self.ledger is not None:
             self.ledger.put(row)
 
     def budget_status(self) -> tuple[BudgetStatus, ...]:
-        return self.budgets.status()
+        """The config's budgets, then every user's."""
+        return sum((book.status() for book in self.user_budgets.values()), self.budgets.status())
+
+
+def _merged(config_decision: BudgetDecision | None, user_decision: BudgetDecision) -> BudgetDecision:
+    """The config's budgets' decision, then the user's for the target it left: the user's refusal or switch wins,
+    and the warnings of both are given."""
+    if config_decision is None:
+        return user_decision
+    warnings = config_decision.warnings + user_decision.warnings
+    if user_decision.refused or user_decision.target is not None:
+        return replace(user_decision, warnings=warnings)
+    return replace(config_decision, warnings=warnings)

@@ -9,11 +9,13 @@ import asyncio
 import gc
 import time
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from ccrouter import tokens
+from ccrouter.config.users_section import User
 from ccrouter.errors import GatewayError
-from ccrouter.gateway.auth import check_api_key, check_host, check_origin
+from ccrouter.gateway.auth import admin_only, check_api_key, check_host, check_origin, find_user, wrong_user_key
 from ccrouter.gateway.auth_failures import AuthFailures, client_of
 from ccrouter.gateway.connections import ConnectionGauge
 from ccrouter.gateway.journey import Gateway
@@ -30,6 +32,17 @@ COOLDOWNS_PATH = "/api/cooldowns"
 BUDGETS_PATH = "/api/budgets"
 METRICS_PATH = "/metrics"
 MODELS_PATH = "/v1/models"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request: a user of the config's `Users`, or (`user` None) the admin: the APIKEY's holder, or
+    anyone on this machine without an APIKEY."""
+
+    user: User | None = None
+
+
+ADMIN = Caller()
 
 
 class App:
@@ -74,13 +87,14 @@ class App:
                 return
         if method == "POST" and path.startswith("/v1/messages"):
             headers = _headers(scope)
-            if await self.refused(scope, headers, send):
+            caller = await self.caller(scope, headers, send)
+            if caller is None:
                 return
             raw = await self._read_body(receive, send)
             if raw is None:
                 return
             if path == "/v1/messages":
-                await self.until_disconnect(self.gateway.messages(headers, raw, send), receive)
+                await self.until_disconnect(self.gateway.messages(headers, raw, send, caller.user), receive)
             elif path == "/v1/messages/count_tokens":
                 await self.gateway.count_tokens(raw, send)
             else:
@@ -106,7 +120,7 @@ class App:
 
     async def _session(self, session_id: str, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /api/sessions/{id}: what served the session's latest request (for `ccr statusline`)."""
-        if await self.refused(scope, _headers(scope), send):
+        if await self.caller(scope, _headers(scope), send) is None:
             return
         activity = self.gateway.activity.get(session_id)
         if activity is None:
@@ -124,7 +138,7 @@ class App:
 
     async def _models(self, scope: MutableMapping[str, Any], send: Send) -> None:
         """GET /v1/models: the routes and models Claude Code's `/model` offers (model discovery)."""
-        if await self.refused(scope, _headers(scope), send):
+        if await self.caller(scope, _headers(scope), send) is None:
             return
         await send_json(send, 200, models_page(self.gateway.runtime.config))
 
@@ -165,25 +179,39 @@ class App:
 
     async def refused(self, scope: MutableMapping[str, Any], headers: dict[str, str], send: Send) -> bool:
         """Whether the request was refused (and answered): a wrong APIKEY (after its client's turn in the failure
-        queue), a client guessing keys, or without an APIKEY a foreign browser Origin."""
-        apikey = self.gateway.runtime.config.apikey
-        if not apikey:
+        queue), a client guessing keys, a user's key (this endpoint is the admin's), or without an APIKEY a foreign
+        browser Origin."""
+        return await self.caller(scope, headers, send, users_welcome=False) is None
+
+    async def caller(
+        self, scope: MutableMapping[str, Any], headers: dict[str, str], send: Send, *, users_welcome: bool = True
+    ) -> Caller | None:
+        """Who sends the request: the admin (the APIKEY, or anyone without one) or, with `Users`, a user by their
+        key (where `users_welcome`); None after refusing it as `refused` says."""
+        config = self.gateway.runtime.config
+        if not config.apikey:
             denied = check_origin(headers)
             if denied is not None:
                 await send_error(send, denied)
-            return denied is not None
+            return ADMIN if denied is None else None
         client = client_of(scope)
         refusal = self.auth_failures.refusal(client)  # before the key is looked at: a guess must learn nothing
         if refusal is not None:
             error, retry_after_s = refusal
             await send_error(send, error, [("retry-after", f"{retry_after_s:.0f}")])
-            return True
-        denied = check_api_key(headers, apikey)
+            return None
+        denied = check_api_key(headers, config.apikey)
         if denied is None:
-            return False
+            return ADMIN
+        user = find_user(headers, config.users) if config.users else None
+        if user is not None:
+            if users_welcome:
+                return Caller(user)
+            await send_error(send, admin_only(scope["path"]))  # a right key: no wait
+            return None
         await self.auth_failures.wait_turn(client)
-        await send_error(send, denied)
-        return True
+        await send_error(send, wrong_user_key() if config.users else denied)
+        return None
 
     async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
         """The whole request body; None (after answering 413) when it is over MAX_REQUEST_BODY_MB."""

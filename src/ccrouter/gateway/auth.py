@@ -16,27 +16,62 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from ccrouter.config.apikey import weak_apikey_warning
+from ccrouter.config.users_section import User, Users, key_digest
 from ccrouter.errors import GatewayError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _HOST_NAMES = frozenset({b"127.0.0.1", b"localhost", b"[::1]"})  # as they appear in a Host header
 
 
-def check_api_key(headers: dict[str, str], apikey: str) -> GatewayError | None:
-    """Accept `x-api-key: KEY` or `Authorization: Bearer KEY`, compared in constant time."""
-    expected = apikey.encode()
-    offered = [headers.get("x-api-key")]
+def offered_keys(headers: dict[str, str]) -> list[str]:
+    """The keys a request sends: `x-api-key: KEY` and `Authorization: Bearer KEY`. Either header may carry it: a
+    client can send both (e.g. a stray ANTHROPIC_API_KEY beside the token)."""
+    offered = [headers["x-api-key"]] if "x-api-key" in headers else []
     authorization = headers.get("authorization", "")
     if authorization[:7].lower() == "bearer ":
         offered.append(authorization[7:].strip())
-    # Either header may carry it: a client can send both (e.g. a stray ANTHROPIC_API_KEY beside the token).
-    if any(value is not None and hmac.compare_digest(value.encode(), expected) for value in offered):
+    return offered
+
+
+def check_api_key(headers: dict[str, str], apikey: str) -> GatewayError | None:
+    """Accept `x-api-key: KEY` or `Authorization: Bearer KEY`, compared in constant time."""
+    expected = apikey.encode()
+    if any(hmac.compare_digest(value.encode(), expected) for value in offered_keys(headers)):
         return None
     return GatewayError(
         401,
         "Missing or wrong API key. Send the router's APIKEY (from its config) as x-api-key or "
         "Authorization: Bearer; `ccr code` does this for you.",
         "authentication_error",
+    )
+
+
+def find_user(headers: dict[str, str], users: Users) -> User | None:
+    """The user whose key the request sends, found by the key's SHA-256 (what the config keeps): the lookup is by
+    digest, so how long it takes tells nothing about any key."""
+    for value in offered_keys(headers):
+        user = users.find(key_digest(value))
+        if user is not None:
+            return user
+    return None
+
+
+def wrong_user_key() -> GatewayError:
+    return GatewayError(
+        401,
+        "Missing or wrong API key. Send your user key (the one `ccr user add` printed) or the router's APIKEY as "
+        "x-api-key or Authorization: Bearer (for Claude Code: ANTHROPIC_AUTH_TOKEN).",
+        "authentication_error",
+    )
+
+
+def admin_only(path: str) -> GatewayError:
+    """A user's key on an endpoint only the admin (APIKEY) may use."""
+    return GatewayError(
+        403,
+        f"{path[:100]} needs the router's APIKEY (the admin key); a user key serves /v1/messages, /v1/models and "
+        "/api/sessions only.",
+        "permission_error",
     )
 
 

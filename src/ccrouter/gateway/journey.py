@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from ccrouter.config.model import DEFAULT_PING_INTERVAL_MS, Target
 from ccrouter.config.scenarios import Scenario
+from ccrouter.config.users_section import ADMIN, User
 from ccrouter.errors import GatewayError, UpstreamError, drop_tracebacks
 from ccrouter.gateway import routing
 from ccrouter.gateway.cooldowns import Cooldowns
@@ -33,6 +34,14 @@ from ccrouter.gateway.runtime import Runtime
 from ccrouter.gateway.sessions import LastInputTokens, SessionActivity
 from ccrouter.gateway.subagent import take_subagent_tag
 from ccrouter.gateway.turns import TurnPins, continues_turn, turn_key
+from ccrouter.gateway.user_limits import (
+    InMemoryRateLimiter,
+    RateLimiter,
+    Ticket,
+    UserRateLimited,
+    route_refusal,
+    used_tokens,
+)
 from ccrouter.providers.base import Reply, Transport
 from ccrouter.providers.sse_translation import encode_events
 from ccrouter.providers.stream_events import whole_message_events
@@ -63,6 +72,7 @@ class Gateway:
         self.session_counts = SessionCountsCache()
         self.ping_interval_s = ping_interval_s
         self.cooldowns = Cooldowns()
+        self.rate_limiter: RateLimiter = InMemoryRateLimiter()  # users' limits outlive a reload: kept here
         # A stream may still fall back until its first bytes, but no longer than a ping interval: after that the
         # client's stream starts so that pings keep the connection alive.
         self.dispatcher = Dispatcher(transport, self.cooldowns, commit_window_s=ping_interval_s)
@@ -73,11 +83,14 @@ class Gateway:
     # -----------------------------------------------------------------------------------------------------------
     # POST /v1/messages
 
-    async def messages(self, headers: dict[str, str], raw: bytes, send: Send) -> None:
+    async def messages(self, headers: dict[str, str], raw: bytes, send: Send, user: User | None = None) -> None:
+        """Serve one request of `user` (None: the admin, or anyone without Users)."""
         runtime = self.runtime  # one config for the whole request, even if a reload lands meanwhile
         record = RequestRecord(request_id=f"req_{self._id_prefix}{next(self._ids):06d}", started_at=time.time())
+        record.user = user.name if user is not None else (ADMIN if runtime.config.users else None)
         started = time.perf_counter()
         streaming_started = False
+        ticket: Ticket | None = None
         try:
             request = MessagesRequest.parse(raw, headers)
             record.stream, record.requested_model, record.session_id = request.stream, request.model, request.session_id
@@ -105,6 +118,8 @@ class Gateway:
             route = routing.route(request, self.project_routes.config_for(runtime.config, request), facts)
             self._note_unused_custom_choice(facts, route, record.request_id)
             record.scenario, record.pinned = route.name, route.pinned
+            if user is not None:
+                ticket = await self._admit(user, route, estimate)
             targets = self._within_budgets(runtime, route, record)
             plan = Plan(request, record.request_id, targets, estimate, record.attempts, runtime.redact)
             opened = await self.dispatcher.open(plan, runtime.config, runtime.adapter)
@@ -127,6 +142,8 @@ class Gateway:
                 headers_out = route_headers_of(record)
                 if isinstance(exc, UpstreamError):
                     headers_out += _retry_advice(exc)
+                elif isinstance(exc, UserRateLimited):
+                    headers_out.append(("retry-after", f"{exc.retry_after_s:.0f}"))
                 await send_error(send, GatewayError(exc.status, message, exc.error_type), headers_out)
         except asyncio.CancelledError:
             record.status, record.error = CLIENT_CLOSED, "the client closed the connection"
@@ -139,6 +156,8 @@ class Gateway:
                 await send_error(send, error)
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+            if ticket is not None:
+                self._settle_ticket(ticket, record)
             self._settle(runtime, record)
             for sink in self.sinks:
                 sink(record)
@@ -147,7 +166,7 @@ class Gateway:
         """The route's targets, or its budget's `then` target when a budget of the primary is spent; a spent budget
         without `then` refuses the request (429, which Claude Code shows)."""
         primary = route.primary
-        decision = runtime.accounts.check(primary.provider.name, primary.model, route.name)
+        decision = runtime.accounts.check(primary.provider.name, primary.model, route.name, record.user)
         if decision is None:
             return route.targets
         for warning in decision.warnings:
@@ -161,6 +180,27 @@ class Gateway:
         if then is None:  # validated at load time; a hand-built config may still lack it
             raise GatewayError(500, f"Budget {decision.budget!r} sends requests to {decision.target}, not configured.")
         return (then,)
+
+    async def _admit(self, user: User, route: routing.Route, estimate: int) -> Ticket | None:
+        """Refuse a route the user was not given (403), or a request over their rate limit (429); the rate limit's
+        ticket when they have one."""
+        refusal = route_refusal(user, route.scenario, route.name)
+        if refusal is not None:
+            raise refusal
+        if user.rate_limit is None:
+            return None
+        return await self.rate_limiter.admit(user.name, user.rate_limit, estimate)
+
+    def _settle_ticket(self, ticket: Ticket, record: RequestRecord) -> None:
+        """The user's rate limit counts what the provider reported, once known."""
+        used = used_tokens(
+            record.input_tokens,
+            record.output_tokens,
+            record.cache_read_input_tokens,
+            record.cache_creation_input_tokens,
+        )
+        if used is not None:
+            self.rate_limiter.settle(ticket, used)
 
     def _settle(self, runtime: Runtime, record: RequestRecord) -> None:
         """Cost, budgets and the ledger row; a fault there is logged, never the request's."""

@@ -52,6 +52,7 @@ class RequestRecord:
     started_at: float
     stream: bool = False
     session_id: str | None = None
+    user: str | None = None  # who asked: a name of the config's Users, or "admin" (APIKEY); None without Users
     project: str | None = None  # Claude Code's working directory, when the ledger keeps rows
     requested_model: str | None = None
     scenario: str | None = None  # the route taken: a Scenario's name, or "subagent:<type>" for an agent type's route

@@ -29,6 +29,7 @@ GROUPINGS: dict[str, tuple[tuple[str, str], ...]] = {
     "model": (("provider", "provider"), ("model", "model")),
     "session": (("session", "session_id"),),
     "project": (("project", "project"),),
+    "user": (("user", "user_name"),),
     "day": (("day", "date(time, 'unixepoch', 'localtime')"),),
 }
 

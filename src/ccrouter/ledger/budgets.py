@@ -76,9 +76,9 @@ class BudgetStatus:
 class _Budget:
     """A rule and its spend in the current period."""
 
-    def __init__(self, rule: BudgetRule, now: float) -> None:
+    def __init__(self, rule: BudgetRule, now: float, user: str | None) -> None:
         self.rule = rule
-        self.scope = SpendScope(rule.scope.provider, rule.scope.model, rule.scope.route, rule.then)
+        self.scope = SpendScope(rule.scope.provider, rule.scope.model, rule.scope.route, rule.then, user)
         self.start = period_start(rule.period, now)
         self.resets_at = next_period_start(rule.period, now)
         self.spent = 0.0
@@ -98,7 +98,8 @@ class _Budget:
 
 
 class BudgetBook:
-    """The budgets of one config. `store` gives the spend so far this period (None: start from 0); `report`
+    """The budgets of one config, or of one of its `Users` (`user`: its budgets count that user's rows only, and
+    `charge` must be given only those). `store` gives the spend so far this period (None: start from 0); `report`
     (level, message) hears when it could not be read; `clock` is Unix time (tests move it)."""
 
     def __init__(
@@ -108,11 +109,12 @@ class BudgetBook:
         *,
         clock: Callable[[], float] = time.time,
         report: Callable[[str, str], None] | None = None,
+        user: str | None = None,
     ) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         now = clock()
-        self._budgets = [_Budget(rule, now) for rule in rules]
+        self._budgets = [_Budget(rule, now, user) for rule in rules]
         if store is not None and self._budgets:
             self._load(store, report)
 

@@ -45,6 +45,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 3: that index goes: the service keeps each session's cost in memory, no query used it, and keeping it up
     # cost the writer thread (on the service's core) a sixth of each row's insert.
     ("DROP INDEX IF EXISTS requests_by_session",),
+    # 4: who asked (the config's `Users`); older rows have none.
+    ("ALTER TABLE requests ADD COLUMN user_name TEXT",),
 )
 LATEST = len(MIGRATIONS)
 

@@ -51,6 +51,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: every report and budget reads a time range.
     (f"CREATE INDEX {TABLE}_by_time ON {TABLE} (time)",),
+    # 3: who asked (the config's `Users`), as SQLite's migration 4.
+    (f"ALTER TABLE {TABLE} ADD COLUMN user_name TEXT",),
 )
 LATEST = len(MIGRATIONS)
 

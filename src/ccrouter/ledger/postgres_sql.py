@@ -114,6 +114,9 @@ def spend_query(scope: SpendScope, since: float) -> tuple[str, tuple[Any, ...]]:
         provider, model = _folded("COALESCE(provider, '')"), _folded("COALESCE(model, '')")
         conditions.append(f"NOT ({provider} = {_folded(_PARAMETER)} AND {model} = {_folded(_PARAMETER)})")
         parameters.extend(scope.exclude)
+    if scope.user is not None:
+        conditions.append("user_name = %s")
+        parameters.append(scope.user)
     sql = f"SELECT COALESCE(SUM(cost_usd), 0.0::float8) FROM {TABLE} WHERE {' AND '.join(conditions)}"
     return sql, tuple(parameters)
 

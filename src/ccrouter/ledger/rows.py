@@ -51,6 +51,9 @@ class LedgerRow:  # which tripled the cost of building one on every request
     cost_usd: float | None = None  # None: no price known for provider,model (never a silent 0)
     baseline_cost_usd: float | None = None  # the same tokens at the baseline's price; None when it has none
     prices: str | None = None  # JSON: the per-million prices of `cost_usd` and `baseline_cost_usd`
+    # Who asked: a user of the config's `Users`, or "admin" (APIKEY); None without Users. Not `user`: a reserved
+    # word in PostgreSQL, where `SELECT user` is the database role.
+    user_name: str | None = None
 
     @property
     def tokens(self) -> Tokens:

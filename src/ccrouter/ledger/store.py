@@ -41,13 +41,15 @@ _INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' *
 
 @dataclass(frozen=True, slots=True)
 class SpendScope:
-    """The rows a budget counts: each field set narrows it (names compared without case); `route` "subagent" also
-    covers "subagent:<type>"; rows served by `exclude` (provider, model), the budget's `then`, never count."""
+    """The rows a budget counts: each field set narrows it (names compared without case, but `user` exactly);
+    `route` "subagent" also covers "subagent:<type>"; rows served by `exclude` (provider, model), the budget's
+    `then`, never count."""
 
     provider: str | None = None
     model: str | None = None
     route: str | None = None
     exclude: tuple[str, str] | None = None
+    user: str | None = None  # a user's budget counts that user's rows only
 
 
 class LedgerStore(Protocol):
@@ -132,6 +134,9 @@ class SqliteLedger:
         if scope.exclude is not None:
             conditions.append("NOT (IFNULL(provider, '') = ? COLLATE NOCASE AND IFNULL(model, '') = ? COLLATE NOCASE)")
             parameters.extend(scope.exclude)
+        if scope.user is not None:
+            conditions.append("user_name = ?")
+            parameters.append(scope.user)
         sql = f"SELECT COALESCE(SUM(cost_usd), 0.0) FROM requests WHERE {' AND '.join(conditions)}"
         records = self._read(sql, tuple(parameters))
         return float(records[0][0]) if records else 0.0
