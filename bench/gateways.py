@@ -32,7 +32,7 @@ class Target:
     body_format: str  # "anthropic" or "openai"
     start: StartFn | None = None
     port: int = 0
-    unpinned: bool = False  # runs on every CPU (no taskset), e.g. several workers; the load keeps its own CPU
+    unpinned: bool = False  # on every CPU rather than the gateway CPU (several workers); the load keeps its own
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -145,7 +146,9 @@ class Bench:
         cmd, extra = g.target.start(home, g.target.port)
         log = self.tmp / f"{g.name}-{g.spawns}.log"
         g.spawns += 1
-        g.proc = Proc(g.name, pinned(cmd, self.s.gateway_cpu), clean_env(extra), home, log)
+        # Unpinned: every CPU, said explicitly (the runner itself, whose affinity children inherit, keeps to CPU 1).
+        cpu = f"0-{(os.cpu_count() or 1) - 1}" if g.target.unpinned else self.s.gateway_cpu
+        g.proc = Proc(g.name, pinned(cmd, cpu), clean_env(extra), home, log)
         try:
             return g.proc.wait_http(g.target.port)
         except RuntimeError:
@@ -207,7 +210,8 @@ class Bench:
             proc = self._alive(g) if g.target.start is not None else None
             pids = proc.tree() if proc else []
             own0 = cpu_seconds(pids)
-            busy0 = cpu_busy_seconds(self.cores) if self.cores else 0.0
+            cores = None if g.target.unpinned else self.cores  # an unpinned gateway has no core of its own
+            busy0 = cpu_busy_seconds(cores) if cores else 0.0
             t0 = time.perf_counter()
             sampler = RssSampler(proc.pid) if proc else None
             with sampler or contextlib.nullcontext():
@@ -215,7 +219,7 @@ class Bench:
                 r = run_wrk(url, self.bodies[w][g.target.body_format], c, duration, self.s.load_cpu)
             elapsed = time.perf_counter() - t0
             own = (cpu_seconds(pids) - own0) / elapsed if proc else None
-            busy = (cpu_busy_seconds(self.cores) - busy0) / elapsed if self.cores else None
+            busy = (cpu_busy_seconds(cores) - busy0) / elapsed if cores else None
             died = proc is not None and not proc.alive()
             if not (died and r.errors) or attempt == 2:
                 other_cpu = max(0.0, busy - (own or 0.0)) if busy is not None else None

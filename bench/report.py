@@ -159,8 +159,8 @@ def notes(res: Results) -> list[str]:
     unpinned = [LABELS[gw] for gw in ("ccrouter-2workers", "ccrouter-unpinned") if gw in res["gateways"]]
     if unpinned:
         out.append(
-            f"{' and '.join(unpinned)} run on every CPU (no taskset): they share CPU {res['meta']['load_cpu']} with "
-            "wrk and the mock, so their figures include that contention"
+            f"{' and '.join(unpinned)} run on every CPU: they share CPU {res['meta']['load_cpu']} with wrk and the "
+            "mock, so their figures include that contention"
         )
     for gw, g in res["gateways"].items():
         if g.get("crashes"):

@@ -19,7 +19,7 @@ from ccrouter.config.light import read_config_dict
 from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
 from ccrouter.paths import LOG_FILE
 from ccrouter.service import client, code_sessions
-from ccrouter.service.control import Status, stderr_log_path
+from ccrouter.service.control import Status, stderr_log_path, worker_pids
 from ccrouter.service.pidfile import OWNER_CODE, PidInfo
 from ccrouter.service.ports import port_holder
 from ccrouter.untrusted import printable
@@ -49,6 +49,10 @@ def describe(home: Path, current: Status, config_path: Path) -> str:
         if info.started_at > 0:
             since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.started_at))
             lines.append(f"  uptime:   {format_duration(time.time() - info.started_at)} (since {since})")
+        workers = worker_pids(info.pid)
+        if workers:
+            pids = ", ".join(str(pid) for pid in workers)
+            lines.append(f"  workers:  {len(workers)} (pids {pids}); what follows is the view of one of them")
         if current.running:
             lines.extend(_connections(info))
     else:

@@ -50,6 +50,8 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
         reasons.append("LOG (opening or closing the log file)")
     if new.dashboard != old.dashboard:
         reasons.append("DASHBOARD (serving `ccr ui` or not)")
+    if new.workers != old.workers:
+        reasons.append("WORKERS (how many server processes share the port)")
     return reasons
 
 
@@ -138,6 +140,11 @@ class ConfigWatcher:
             self._loading.cancel()
             self._loading = None
         return await self.reload()
+
+    def changes_since(self, stamp: FileStamp | None) -> None:
+        """Treat the file as last seen at `stamp`, the version the running config was read from: a worker forked
+        after the file changed (gateway/workers.py) then loads it at the first poll, as the other workers did."""
+        self._stamp = stamp
 
     def apply(self, config: Config) -> None:
         """Serve `config` from now on (a ConfigError, from loading its custom router, changes nothing)."""

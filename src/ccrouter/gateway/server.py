@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from ccrouter.config.loading import load_config
 from ccrouter.config.model import Config
@@ -26,6 +27,7 @@ from ccrouter.gateway.metrics import Metrics
 from ccrouter.gateway.reload import ConfigWatcher
 from ccrouter.gateway.runtime import Runtime, secrets_of
 from ccrouter.gateway.upstream import Upstream
+from ccrouter.gateway.workers import supervise
 from ccrouter.paths import LOG_DIR
 
 
@@ -71,7 +73,29 @@ def metrics_of(gateway: Gateway) -> Metrics:
     return Metrics(cooling, lambda: gateway.runtime.accounts.budget_status())
 
 
+# How uvicorn serves the app, for a single process and for each of WORKERS (gateway/workers.py) alike.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "loop": "uvloop",
+    "lifespan": "on",
+    "access_log": False,
+    # uvicorn's own lines are per-connection noise a client controls (a web page can open a WebSocket to
+    # 127.0.0.1 at will): only its errors reach service-stderr.log. No WebSocket support at all: the router
+    # serves none, and an upgrade request is then answered as plain HTTP.
+    "log_level": "error",
+    "ws": "none",
+    "server_header": False,
+    "date_header": False,
+    "proxy_headers": False,  # no proxy in front of a local router: skip uvicorn's per-request middleware
+}
+
+
 def serve(config: Config, host: str | None = None, port: int | None = None) -> None:
+    if config.workers > 1:  # a supervisor forking the workers, all on one socket
+        supervise(
+            config, host, port, lambda worker_config, gauge: build_app(worker_config, gauge=gauge), UVICORN_OPTIONS
+        )
+        return
+
     import uvicorn
 
     listen_host, warning = bind_host(host or config.host, config.apikey)
@@ -89,21 +113,7 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         open_files_limit=fd_limit,
     )
     uvicorn.run(
-        app,
-        host=listen_host,
-        port=port or config.port,
-        loop="uvloop",
-        http=guarded_protocol(config.limits, gauge),
-        lifespan="on",
-        access_log=False,
-        # uvicorn's own lines are per-connection noise a client controls (a web page can open a WebSocket to
-        # 127.0.0.1 at will): only its errors reach service-stderr.log. No WebSocket support at all: the router
-        # serves none, and an upgrade request is then answered as plain HTTP.
-        log_level="error",
-        ws="none",
-        server_header=False,
-        date_header=False,
-        proxy_headers=False,  # no proxy in front of a local router: skip uvicorn's per-request middleware
+        app, host=listen_host, port=port or config.port, http=guarded_protocol(config.limits, gauge), **UVICORN_OPTIONS
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -41,7 +42,7 @@ from ccrouter.service.pidfile import (
     write_pid_file,
 )
 from ccrouter.service.ports import port_holder
-from ccrouter.service.processes import POLL_S, proc_start_time, terminate
+from ccrouter.service.processes import POLL_S, is_running, proc_start_time, terminate
 
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
@@ -138,7 +139,7 @@ def end_code_session(home: Path, timeout: float = STOP_TIMEOUT_S) -> PidInfo | N
         if info is None or info.owner != OWNER_CODE:
             return None
         try:
-            terminate(info.pid, timeout)
+            _terminate_service(info.pid, timeout)
         except PermissionError:
             return None
         remove_pid_file(home, info.pid)
@@ -306,6 +307,39 @@ def _wait_healthy(info: PidInfo, timeout: float) -> bool:
     return False
 
 
+def worker_pids(pid: int) -> list[int]:
+    """The worker processes of the service `pid` (WORKERS > 1: its children serving the same command), from /proc;
+    none for a single process."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return []
+    workers = []
+    for entry in entries:
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if (
+                int(stat[stat.rfind(")") + 2 :].split()[1]) == pid
+                and Path(f"/proc/{entry}/cmdline").read_bytes() == command
+            ):
+                workers.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return sorted(workers)
+
+
+def _terminate_service(pid: int, timeout: float) -> bool:
+    """End the service `pid` (SIGTERM, SIGKILL after `timeout`) and any worker of it that outlives it (a supervisor
+    killed before its workers stopped); whether something had to be killed. PermissionError: another user's."""
+    workers = [(worker, proc_start_time(worker)) for worker in worker_pids(pid)]
+    killed = terminate(pid, timeout)
+    for worker, started in workers:
+        if is_running(worker, started):
+            killed = terminate(worker, STOP_TIMEOUT_S / 2) or killed
+    return killed
+
+
 def stop(home: Path, timeout: float = STOP_TIMEOUT_S) -> tuple[Status, bool]:
     """Stop the service: (its status before, whether it had to be killed). Not running is not an error.
 
@@ -315,7 +349,7 @@ def stop(home: Path, timeout: float = STOP_TIMEOUT_S) -> tuple[Status, bool]:
         if before.info is None:
             return before, False
         try:
-            killed = terminate(before.info.pid, timeout)
+            killed = _terminate_service(before.info.pid, timeout)
         except PermissionError:
             raise ServiceError(
                 f"Not allowed to stop process {before.info.pid} (owned by another user). "
