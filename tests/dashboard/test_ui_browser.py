@@ -27,6 +27,8 @@ from tests.support.fake_upstream import ScriptedUpstream, error_reply, openai_te
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
+pytestmark = pytest.mark.process  # the real service, started by the real `ccr`
+
 ALPHA_KEY = "sk-alpha-SECRET-0123456789abcdef"
 BETA_KEY = "sk-beta-SECRET-fedcba9876543210"
 LINK = re.compile(r"Dashboard: (http://127\.0\.0\.1:\d+/ui/sign-in\?token=\S+)")
@@ -215,12 +217,15 @@ def test_a_page_of_another_origin_cannot_act_with_the_cookie(service: Service, b
     signed_in = browser.new_context()
     evil = _EvilPage(service.url)
     try:
-        service.signed_in_page(signed_in)
+        service.signed_in_page(signed_in).close()  # the cookie stays in the context's jar
         page = signed_in.new_page()  # same browser, same cookie jar: a page of another origin on this machine
         before = len(service.alpha.received) + len(service.beta.received)
-        page.goto(evil.url)
-        page.wait_for_selector("#done", state="attached", timeout=10_000)
-        assert len(service.alpha.received) + len(service.beta.received) == before  # its "try" never ran
+        with page.expect_response(lambda response: response.url.endswith("/api/ui/try"), timeout=10_000) as caught:
+            page.goto(evil.url)  # its form posts itself to the dashboard at once
+        assert caught.value.status == 403
+        assert "own pages" in caught.value.text()
+        service.send("a request of our own, after the page's")
+        assert len(service.alpha.received) + len(service.beta.received) == before + 1  # its "try" never ran
     finally:
         evil.stop()
         signed_in.close()
@@ -290,16 +295,16 @@ def _body_of(response: Any) -> bytes:
 
 
 class _EvilPage:
-    """A web page of another origin (another port on 127.0.0.1, so the browser sends the router's cookie along) that
-    tries to run a prompt through the dashboard with a no-cors POST, which needs no preflight."""
+    """A web page of another origin (another port on 127.0.0.1, so the browser sends the router's cookie along)
+    whose form posts a prompt to the dashboard's "try" as soon as it loads: a text/plain form body that is JSON
+    (the classic cross-site request forgery, which needs no script the dashboard could block)."""
 
     def __init__(self, router_url: str) -> None:
         page = (
-            "<!doctype html><title>evil</title><script>"
-            f"fetch('{router_url}/api/ui/try', {{method: 'POST', mode: 'no-cors', credentials: 'include', "
-            "headers: {'content-type': 'text/plain'}, body: JSON.stringify({target: 'default', prompt: 'spend'})})"
-            ".finally(() => { const d = document.createElement('p'); d.id = 'done'; document.body.append(d); });"
-            "</script>"
+            "<!doctype html><html><head><title>evil</title></head><body>"
+            f'<form id="f" method="post" action="{router_url}/api/ui/try" enctype="text/plain">'
+            """<input type="hidden" name='{"target": "default", "prompt": "spend", "pad": "' value='"}'>"""
+            "</form><script>document.getElementById('f').submit();</script></body></html>"
         ).encode()
 
         class Handler(BaseHTTPRequestHandler):
