@@ -2,7 +2,9 @@
 
 It reads the ledger file itself, read-only, so it works whether the service runs or not, and (the file being in
 WAL mode) never waits for the service's writer nor holds it up. The file is the one beside the service's config,
-as the logs are (`--config`, else the running service's config, else `$CCR_HOME`'s).
+as the logs are (`--config`, else the running service's config, else `$CCR_HOME`'s). A config with `LEDGER_URL`
+(team mode) keeps the ledger in PostgreSQL: then that database is read, the URL taken from the config loaded as
+the service loads it (its `$VAR`s from this environment), so both use the same one.
 
 Defaults: `--since 7d`, a week of work (long enough to cover a few sessions, short enough to act on; `30d` for the
 month), `--by model` (provider and model: where the money went and what each choice saved).
@@ -36,7 +38,7 @@ from ccrouter.paths import LEDGER_FILE
 from ccrouter.untrusted import printable
 
 if TYPE_CHECKING:
-    from ccrouter.ledger.store import SqliteLedger
+    from ccrouter.ledger.store import LedgerStore
 
 DEFAULT_SINCE = "7d"
 DEFAULT_BY = "model"
@@ -67,19 +69,21 @@ def usage(options: Options, since_text: str, by: str, as_json: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc).removeprefix("--since "), param_hint="--since") from None
     config_path = service_config_path(options.config_path)
+    url = ledger_url(config_path)
     path = ledger_file(config_path)
-    loaded = read_usage(path, since, by)
+    loaded = read_database_usage(url, since, by) if url else read_usage(path, since, by)
     if loaded is None:
         click.echo(no_ledger_message(path, config_path), err=True)
         loaded = (UsageReport(since, by, (), UsageTotals()), [])
     report, unpriced_models = loaded
+    where = database_name(url) if url else str(path)
     try:
         if as_json:
             click.echo(json_text(report))
         elif report.rows:
-            show_table(report, unpriced_models, since_text, path)
-        elif os.path.exists(path):
-            click.echo(f"ccr: no requests since {local_time_text(since)} ({since_text}) in {path}.", err=True)
+            show_table(report, unpriced_models, since_text, where)
+        elif url or os.path.exists(path):
+            click.echo(f"ccr: no requests since {local_time_text(since)} ({since_text}) in {where}.", err=True)
     except BrokenPipeError:  # `ccr usage | head`: the reader has what it wanted
         _silence_stdout()
 
@@ -93,6 +97,38 @@ def json_text(report: UsageReport) -> str:
 def ledger_file(config_path: Path) -> Path:
     """The ledger the service started with `config_path` writes: beside its config, as its logs are."""
     return config_path.parent / LEDGER_FILE
+
+
+def ledger_url(config_path: Path) -> str | None:
+    """The config's `LEDGER_URL` when its ledger is on, read as the service reads it (the loader: `$VAR`s replaced,
+    the URL checked); None for the ledger file. Raises ConfigError when that config cannot be loaded."""
+    raw = read_config_dict(config_path)
+    if not raw.get("LEDGER_URL") or raw.get("LEDGER") is False:
+        return None
+    from ccrouter.config.loading import load_config
+
+    settings = load_config(config_path, run_user_code=False).ledger
+    return settings.url if settings is not None and settings.enabled else None
+
+
+def database_name(url: str) -> str:
+    """The ledger database as messages show it: user@host:port/database, never the password."""
+    from ccrouter.ledger.postgres_store import PostgresLedger
+
+    return PostgresLedger(url).target.shown
+
+
+def read_database_usage(url: str, since: float, by: str) -> tuple[UsageReport, list[str]]:
+    """As `read_usage`, from the PostgreSQL ledger at `url` (an empty report when it holds no rows yet). Raises
+    LedgerError saying what is wrong and what to do (the server is down, the login refused, ...)."""
+    from ccrouter.ledger.postgres_store import PostgresLedger
+
+    store = PostgresLedger(url)
+    try:
+        report = store.aggregate(since, by)
+        return report, _unpriced_models(store, report)
+    finally:
+        store.close()
 
 
 def read_usage(path: Path, since: float, by: str) -> tuple[UsageReport, list[str]] | None:
@@ -120,7 +156,7 @@ def read_usage(path: Path, since: float, by: str) -> tuple[UsageReport, list[str
         store.close()
 
 
-def _unpriced_models(store: SqliteLedger, report: UsageReport) -> list[str]:
+def _unpriced_models(store: LedgerStore, report: UsageReport) -> list[str]:
     """The `Prices` keys to add: "provider,model" of the models with requests of no known price."""
     if not report.total.unpriced_requests:
         return []
@@ -144,7 +180,7 @@ def no_ledger_message(path: Path, config_path: Path) -> str:
     )
 
 
-def show_table(report: UsageReport, unpriced_models: list[str], since_text: str, path: Path) -> None:
+def show_table(report: UsageReport, unpriced_models: list[str], since_text: str, where: str) -> None:
     """The table on stdout (colours on a terminal only; full width when piped), then what it covers and notes."""
     from rich.console import Console
 
@@ -158,7 +194,7 @@ def show_table(report: UsageReport, unpriced_models: list[str], since_text: str,
     console.width = max(console.width, narrowest(table))
     console.print(table)
     when = local_time_text(report.since) if report.since is not None else "the first request"
-    lines = [f"since {when} ({since_text}), by {report.by}; from {path}", *footnotes(report.total, unpriced_models)]
+    lines = [f"since {when} ({since_text}), by {report.by}; from {where}", *footnotes(report.total, unpriced_models)]
     for line in lines:
         console.print(printable(line), markup=False)
 

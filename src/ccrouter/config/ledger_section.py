@@ -1,4 +1,9 @@
-"""The config keys of the usage ledger: `LEDGER`, `Prices`, `Baseline` and `Budgets`, read into `LedgerSettings`.
+"""The config keys of the usage ledger: `LEDGER`, `LEDGER_URL`, `Prices`, `Baseline` and `Budgets`, read into
+`LedgerSettings`.
+
+`LEDGER_URL` (team mode) puts the ledger in PostgreSQL instead of `ledger.db`: a `postgresql://` (or `postgres://`)
+URL, usually `"$LEDGER_URL"` so the password stays out of the file. It is checked here with the standard library
+only (scheme, host, port), and no message ever repeats it: it may hold a password.
 
 `Prices` overrides what genai-prices knows, in USD per million tokens:
 `{"provider,model": {"input": 0.27, "output": 1.10, "cache_read": 0.07, "cache_write": 0.27}}`. The key names a
@@ -14,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ccrouter.config.budget_rules import BudgetRule, budget_rules
 from ccrouter.config.model import Provider
@@ -22,6 +28,8 @@ from ccrouter.config.scalars import number, read_bool, read_text, read_typed, sh
 from ccrouter.errors import ConfigError
 
 PRICE_KINDS = ("input", "output", "cache_read", "cache_write")
+LEDGER_URL_SCHEMES = ("postgresql", "postgres")
+LEDGER_URL_EXAMPLE = "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
 _PRICES_EXAMPLE = '{"input": 0.27, "output": 1.10, "cache_read": 0.07, "cache_write": 0.27}'
 
 
@@ -50,6 +58,7 @@ class LedgerSettings:
     prices: Mapping[str, Price] = field(default_factory=dict)  # "provider,model" (as Providers spells them) -> price
     baseline: str | None = None  # "provider,model"; None: the Claude model each request asked for
     budgets: tuple[BudgetRule, ...] = ()
+    url: str | None = field(default=None, repr=False)  # LEDGER_URL: the PostgreSQL ledger (may hold a password)
 
 
 def ledger_section(data: Mapping[str, Any], providers: Iterable[Provider]) -> LedgerSettings:
@@ -57,10 +66,46 @@ def ledger_section(data: Mapping[str, Any], providers: Iterable[Provider]) -> Le
     providers = list(providers)
     return LedgerSettings(
         enabled=read_bool(data, "LEDGER", True),
+        url=ledger_url(data),
         prices=_prices(data, providers),
         baseline=_baseline(data, providers),
         budgets=budget_rules(data, providers),
     )
+
+
+def ledger_url(data: Mapping[str, Any]) -> str | None:
+    """`LEDGER_URL` ($VARs already replaced), checked to be a PostgreSQL URL; None when it is not set. The errors
+    say what is wrong with it without quoting it."""
+    value = data.get("LEDGER_URL")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"LEDGER_URL is {shown(value)}; it must be a string like {LEDGER_URL_EXAMPLE!r}.")
+    problem = _url_problem(value.strip())
+    if problem:
+        raise ConfigError(
+            f"LEDGER_URL {problem}; write it as {LEDGER_URL_EXAMPLE} (or leave it out to keep the ledger in "
+            "ledger.db beside the config)."
+        )
+    return value.strip()
+
+
+def _url_problem(url: str) -> str | None:
+    """What makes `url` unusable as a PostgreSQL URL, in words that do not repeat it; None when it is fine."""
+    scheme, colon, _ = url.partition("://")
+    if not colon or scheme.lower() not in LEDGER_URL_SCHEMES:
+        return "is not a postgresql:// URL"
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    if not hosts and "host=" not in parts.query:  # libpq's `?host=/run/postgresql` names a socket folder instead
+        return "names no host"
+    if "," in hosts:  # several hosts (libpq tries each): their ports are libpq's to read
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    return "has a port that is not a number from 1 to 65535" if port == 0 else None
 
 
 def _prices(data: Mapping[str, Any], providers: list[Provider]) -> dict[str, Price]:

@@ -1,15 +1,19 @@
 """What requests cost, against the budgets, into the ledger: the gateway's side of the `ledger` wing.
 
-`Ledger` is the process's ledger file and its writer thread (one per service, opened at start, closed at
-shutdown; none with `"LEDGER": false`). `Accounts` is one config's prices and budgets, built with its `Runtime`
-(in the reload thread: warming the prices and reading the spend so far take a while). Per request, `check` runs
-before dispatch (a budget may send the request elsewhere, or refuse it), and `settle` after it: the record gets
-its cost and baseline cost, the budgets are charged, and the ledger row is queued — a request never waits on the
-disk.
+`Ledger` is the process's ledger and its writer thread (one per service, opened at start, closed at shutdown; none
+with `"LEDGER": false`): the file `ledger.db` beside the config, or with `LEDGER_URL` the team's PostgreSQL
+database, which is tried once at start (in a thread: the start never waits on it) so that a wrong URL or a server
+that is down is in the log before the first request. `Accounts` is one config's prices and budgets, built with its
+`Runtime` (in the reload thread: warming the prices and reading the spend so far take a while). Per request,
+`check` runs before dispatch (a budget may send the request elsewhere, or refuse it), and `settle` after it: the
+record gets its cost and baseline cost, the budgets are charged, and the ledger row is queued — a request never
+waits on the disk.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -23,7 +27,7 @@ from ccrouter.ledger.budgets import BudgetBook, BudgetDecision, BudgetStatus
 from ccrouter.ledger.faults import LedgerError
 from ccrouter.ledger.prices import PriceBook
 from ccrouter.ledger.rows import LedgerRow, Tokens
-from ccrouter.ledger.store import SqliteLedger
+from ccrouter.ledger.store import LedgerStore, SqliteLedger
 from ccrouter.ledger.writer import LedgerWriter
 from ccrouter.paths import LEDGER_FILE
 
@@ -34,22 +38,39 @@ FLUSH_BEFORE_RELOAD_S = 2.0  # a new config's budgets start from the spend on di
 
 
 class Ledger:
-    """The ledger file of this service and the thread that writes it; `store` None when it is off or unusable."""
+    """The ledger of this service and the thread that writes it; `store` None when it is off or unusable."""
 
     def __init__(self, config: Config, log: Logger) -> None:
         self.log = log
-        self.store: SqliteLedger | None = None
+        self.store: LedgerStore | None = None
         self.writer: LedgerWriter | None = None
         settings = config.ledger or LedgerSettings()
         if not settings.enabled:
             return
-        path = config.home / LEDGER_FILE
+        where = {"database": "LEDGER_URL"} if settings.url else {"file": str(config.home / LEDGER_FILE)}
         try:
-            self.store = SqliteLedger(path)
+            self.store = open_store(settings, config)
         except LedgerError as exc:  # the router serves on; usage and budgets across restarts are what is lost
-            log.error("ledger not opened; requests are served but not recorded", file=str(path), error=str(exc))
+            log.error("ledger not opened; requests are served but not recorded", **where, error=str(exc))
             return
         self.writer = LedgerWriter(self.store, report=self.report)
+        if settings.url:
+            check = threading.Thread(target=self._try_database, args=(self.store,), name="ccr-ledger-check")
+            check.daemon = True
+            check.start()
+
+    def _try_database(self, store: LedgerStore) -> None:
+        """Connect once (creating or upgrading the tables; the query reads nothing): a database that cannot be used
+        is reported now, with what to do, rather than at the first request. The writer retries on its own."""
+        try:
+            store.totals(time.time())
+        except LedgerError as exc:
+            self.log.error(
+                "usage ledger database not usable at start; requests are served, their rows wait in memory and are "
+                "written once it works",
+                database="LEDGER_URL",
+                error=str(exc),
+            )
 
     def report(self, level: str, message: str) -> None:
         """The writer's and the price book's one-line reports, into the service log."""
@@ -68,6 +89,16 @@ class Ledger:
             self.writer.close()
         if self.store is not None:
             self.store.close()
+
+
+def open_store(settings: LedgerSettings, config: Config) -> LedgerStore:
+    """The store `settings` name: PostgreSQL with `LEDGER_URL` (nothing connects yet), else the file beside the
+    config. Raises LedgerError."""
+    if settings.url:
+        from ccrouter.ledger.postgres_store import PostgresLedger  # psycopg: only for a team's ledger
+
+        return PostgresLedger(settings.url)
+    return SqliteLedger(config.home / LEDGER_FILE)
 
 
 class Accounts:
