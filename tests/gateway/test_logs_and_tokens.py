@@ -8,7 +8,9 @@ from pathlib import Path
 import tiktoken
 
 from ccrouter import tokens
+from ccrouter.config.loading import parse_config
 from ccrouter.gateway.logs import Logger, Redactor
+from ccrouter.gateway.runtime import secrets_of
 
 
 def test_log_rotates_and_stays_bounded(tmp_path: Path) -> None:
@@ -109,3 +111,17 @@ def test_session_counts_match_a_full_count_and_skip_unchanged_messages() -> None
     cache.get("b")
     cache.get("c")
     assert cache.get("a") is not first  # evicted: the oldest session's counts were dropped
+
+
+def test_database_passwords_are_secrets_but_user_names_are_not() -> None:
+    """LEDGER_URL's and STATE_URL's passwords are redacted like keys; their user names ("ccr", "postgres") are not,
+    or every log line naming them would be blurred."""
+    config = parse_config(
+        '{"LEDGER_URL": "postgresql://ccr:p%40ss-word-123@db.example:5432/ccr", '
+        '"STATE_URL": "redis://:redis-secret-456@cache.example:6379/0"}',
+        {},
+    )
+    redact = Redactor(secrets_of(config))
+    assert redact("p@ss-word-123 p%40ss-word-123 redis-secret-456 user ccr") == (
+        "[redacted] [redacted] [redacted] user ccr"
+    )

@@ -36,6 +36,7 @@ from ccrouter.config.policy import connection_limits, cooldown_policy, max_body_
 from ccrouter.config.router_section import router_section, target_of, unique_targets
 from ccrouter.config.scalars import read_bool, read_text, read_typed, read_whole_number
 from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
+from ccrouter.config.state_section import state_section
 from ccrouter.config.transformers import TRANSFORMERS, option_problem
 from ccrouter.config.users_section import users_section
 from ccrouter.errors import ConfigError
@@ -186,6 +187,7 @@ def _build(data: dict[str, Any], path: Path | None, run_user_code: bool) -> Conf
         dashboard=read_bool(data, "DASHBOARD", True),
         ui_hosts=_ui_hosts(data),
         workers=_workers(data),
+        state=state_section(data),
         raw=data,
         path=path,
     )

@@ -20,6 +20,7 @@ from ccrouter.paths import home_dir
 
 if TYPE_CHECKING:
     from ccrouter.config.ledger_section import LedgerSettings
+    from ccrouter.config.state_section import StateSettings
     from ccrouter.config.users_section import Users
 
 DEFAULT_PORT = 3456
@@ -123,6 +124,7 @@ class Config:
     dashboard: bool = True  # `ccr ui` at /ui and /api/ui/ (false: not served, and nothing kept for it)
     ui_hosts: tuple[str, ...] = ()  # host names the dashboard answers to besides loopback ones (lower case, no port)
     workers: int = 1  # WORKERS: server processes sharing the port (gateway/workers.py); 1: a single process
+    state: StateSettings | None = None  # STATE_URL: live state shared through Redis (state_section.py); None: in memory
     raw: Mapping[str, Any] = field(default_factory=dict)  # interpolated, for custom routers
     path: Path | None = None
 

@@ -24,6 +24,7 @@ from ccrouter.gateway.metrics import Metrics
 from ccrouter.gateway.model_list import models_page
 from ccrouter.gateway.reload import ConfigWatcher
 from ccrouter.gateway.responses import Receive, Send, send_bytes, send_error, send_json
+from ccrouter.gateway.shared_state import SharedState
 from ccrouter.gateway.upstream import Upstream
 
 Handler = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
@@ -65,6 +66,7 @@ class App:
         self._background: list[asyncio.Task[None]] = []
         self.auth_failures = AuthFailures()  # wrong keys wait, guessers are refused (auth_failures.py)
         self._mounted: tuple[tuple[str, ...], Handler] | None = None  # the dashboard (`mount`)
+        self.shared: SharedState | None = None  # STATE_URL's Redis: started and closed with the service
         upstream.on_out_of_files = log.error  # once per burst; each request's own line says 503 as well
 
     def mount(self, prefixes: tuple[str, ...], handler: Handler) -> None:
@@ -277,11 +279,15 @@ class App:
                     watching = asyncio.create_task(self.watcher.run())
                     watching.add_done_callback(self._watcher_ended)
                     self._background.append(watching)
+                if self.shared is not None:
+                    await self.shared.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
                     task.cancel()
                 await self.upstream.close()
+                if self.shared is not None:
+                    await self.shared.close()
                 if self.gateway.runtime.ledger is not None:  # the rows still in memory, then the file
                     await asyncio.to_thread(self.gateway.runtime.ledger.close)
                 self.log.close()

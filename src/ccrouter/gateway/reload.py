@@ -52,6 +52,8 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
         reasons.append("DASHBOARD (serving `ccr ui` or not)")
     if new.workers != old.workers:
         reasons.append("WORKERS (how many server processes share the port)")
+    if (new.ledger.url if new.ledger else None) != (old.ledger.url if old.ledger else None):
+        reasons.append("LEDGER_URL (where the usage ledger is written)")
     return reasons
 
 

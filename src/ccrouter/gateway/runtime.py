@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 from ccrouter.config.model import Config, Target
 from ccrouter.gateway.accounting import Accounts, Ledger
 from ccrouter.gateway.custom_router import CustomRouter, load_custom_router
@@ -36,11 +38,23 @@ class Runtime:
 
 def secrets_of(config: Config) -> list[str | None]:
     """Every secret `config` holds: the APIKEY, each provider's key and the credentials written into its URL, and
-    those of PROXY_URL."""
+    those of PROXY_URL, LEDGER_URL and STATE_URL."""
     providers = config.providers.values()
     return [
         config.apikey,
         *(p.api_key for p in providers),
         *(secret for p in providers for secret in url_secrets(p.api_base_url)),
         *url_secrets(config.proxy_url),
+        *_passwords(config.ledger.url if config.ledger is not None else None),
+        *_passwords(config.state.url if config.state is not None else None),
     ]
+
+
+def _passwords(url: str | None) -> list[str]:
+    """A database URL's password (raw and as written), not its user name: "postgres" or "ccr" alone is no secret,
+    and redacting it would blur every log line that names it."""
+    parts = urlsplit(url or "")
+    if not parts.password:
+        return []
+    written = parts.netloc.rpartition("@")[0].partition(":")[2]
+    return [parts.password, unquote(parts.password), written]

@@ -13,6 +13,7 @@ from typing import Any
 
 from ccrouter.config.loading import load_config
 from ccrouter.config.model import Config
+from ccrouter.config.state_section import StateSettings
 from ccrouter.dashboard.api import DashboardApi
 from ccrouter.dashboard.live import LiveFeed
 from ccrouter.dashboard.mount import DASHBOARD_PREFIXES, Dashboard
@@ -24,8 +25,11 @@ from ccrouter.gateway.connections import ConnectionGauge, connection_capacity, g
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import Logger, Redactor
 from ccrouter.gateway.metrics import Metrics
+from ccrouter.gateway.redis_cooldowns import SharedCooldowns
+from ccrouter.gateway.redis_limits import RedisRateLimiter
 from ccrouter.gateway.reload import ConfigWatcher
 from ccrouter.gateway.runtime import Runtime, secrets_of
+from ccrouter.gateway.shared_state import SharedState
 from ccrouter.gateway.upstream import Upstream
 from ccrouter.gateway.workers import supervise
 from ccrouter.paths import LOG_DIR
@@ -47,9 +51,21 @@ def build_app(
     gateway = Gateway(runtime, upstream, log, ping_interval_s=ping_interval_s)
     gateway.sinks.append(metrics_of(gateway))
     app = App(gateway, upstream, log, ConfigWatcher(gateway, log), tune_gc=tune_gc, gauge=gauge)
+    if config.state is not None:
+        share_state(app, config.state)
     if config.dashboard:
         mount_dashboard(app)
     return app
+
+
+def share_state(app: App, settings: StateSettings) -> None:
+    """STATE_URL: cool-downs and users' rate limits kept in Redis with the other routers' (read at start only: a
+    change needs a restart)."""
+    state = SharedState(settings, app.log)
+    gateway = app.gateway
+    gateway.cooldowns = gateway.dispatcher.cooldowns = SharedCooldowns(state)
+    gateway.rate_limiter = RedisRateLimiter(state)
+    app.shared = state
 
 
 def mount_dashboard(app: App) -> None:

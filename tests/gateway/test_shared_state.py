@@ -1,0 +1,205 @@
+"""STATE_URL: three real router processes share cool-downs and users' rate limits through a real redis-server.
+
+A cool-down one router learns (a 429 with Retry-After) is honoured by the other two, which skip that provider; a
+burst of one user's requests spread over the three is cut at the user's limit; and Redis stopped and started again
+mid-load costs no request (each router says once that it went and once that it came back). In process: a Redis
+that stalls does not hold a request past STATE_TIMEOUT_MS, and without STATE_URL redis is not even imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ccrouter.config.loading import parse_config
+from ccrouter.config.state_section import StateSettings
+from ccrouter.config.users_section import RateLimit, key_digest
+from ccrouter.errors import ConfigError
+from ccrouter.gateway.logs import Logger
+from ccrouter.gateway.redis_limits import RedisRateLimiter, SharedTicket
+from ccrouter.gateway.shared_state import SharedState
+from tests.support.fake_upstream import ScriptedUpstream, error_reply, openai_completion
+from tests.support.redis_server import (  # noqa: F401 (fixtures)
+    RedisServer,
+    redis_server_fixture,
+    redis_url_fixture,
+)
+from tests.support.router_process import RouterProcess
+from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider
+
+APIKEY = "admin-key-0123456789abcdef"
+ANA_KEY = "ccr_ana-0123456789"
+REQUEST = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hello"}]}
+DEADLINE_S = 30.0
+WENT = (
+    "shared state (STATE_URL) unreachable; this process uses its own cool-downs and rate limits until it answers again"
+)
+BACK = "shared state (STATE_URL) answers again; cool-downs and rate limits are shared again"
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+def post(router: RouterProcess, key: str = APIKEY) -> httpx.Response:
+    return LOOPBACK.post(router.url + "/v1/messages", json=REQUEST, headers={"x-api-key": key}, timeout=30)
+
+
+def cooling_targets(router: RouterProcess) -> list[str]:
+    answer = LOOPBACK.get(router.url + "/api/cooldowns", headers={"x-api-key": APIKEY})
+    return [entry["target"] for entry in answer.json()["cooling"]]
+
+
+def log_messages(router: RouterProcess, msg: str) -> list[dict[str, Any]]:
+    return [record for record in router.log_records() if record.get("msg") == msg]
+
+
+def three_routers(start_router: StartRouter, redis_url: str, **config: Any) -> list[RouterProcess]:
+    """Three router processes with the same config, sharing `redis_url` (a generous time budget: a loaded test
+    machine must not fall back to in-process state by accident)."""
+    shared = {"APIKEY": APIKEY, "STATE_URL": redis_url, "STATE_TIMEOUT_MS": 2000, "DASHBOARD": False, **config}
+    return [start_router(shared) for _ in range(3)]
+
+
+def test_a_cool_down_learned_by_one_router_is_honoured_by_the_others(start_router: StartRouter, redis_url: str) -> None:
+    first, second = ScriptedUpstream().start(), ScriptedUpstream().start()
+    try:
+        first.default = lambda _: openai_completion("from the first")
+        second.default = lambda _: openai_completion("from the second")
+        first.queue(error_reply(429, {"error": {"message": "slow down"}}, {"retry-after": "120"}))
+        a, b, c = three_routers(
+            start_router,
+            redis_url,
+            Providers=[openai_provider(first, name="one"), openai_provider(second, name="two")],
+            Router={"default": "one,fake-model"},
+            fallback={"default": ["two,fake-model"]},
+        )
+        learned = post(a)
+        assert learned.status_code == 200 and learned.json()["content"][0]["text"] == "from the second"
+        assert learned.headers["x-ccr-attempts"].startswith("one,fake-model=429")
+        assert cooling_targets(a) == ["one,fake-model"]
+        wait_until(lambda: cooling_targets(b) == cooling_targets(c) == ["one,fake-model"], "B and C see the rest")
+        for router in (b, c, b, c):
+            answer = post(router)
+            assert answer.json()["content"][0]["text"] == "from the second"
+            assert answer.headers["x-ccr-attempts"] == "one,fake-model=cooling, two,fake-model=200"
+        assert len(first.received) == 1  # only A's first request reached the resting provider
+        assert len(second.received) == 5
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_a_users_rate_limit_holds_across_routers(
+    start_router: StartRouter, redis_url: str, upstream: ScriptedUpstream
+) -> None:
+    upstream.default = lambda _: openai_completion("fine")
+    ana = {"name": "ana", "key_sha256": key_digest(ANA_KEY), "rate_limit": {"requests_per_minute": 5}}
+    routers = three_routers(
+        start_router,
+        redis_url,
+        Providers=[openai_provider(upstream)],
+        Router={"default": "fake,fake-model"},
+        Users=[ana],
+    )
+    with ThreadPoolExecutor(12) as pool:  # 4 to each router at once: each alone would admit all of its 4
+        answers = list(pool.map(lambda i: post(routers[i % 3], ANA_KEY), range(12)))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] * 5 + [429] * 7, statuses
+    refused = next(answer for answer in answers if answer.status_code == 429)
+    assert "over their rate limit of 5 requests per minute" in refused.json()["error"]["message"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert len(upstream.received) == 5
+
+
+def test_redis_stopped_and_started_mid_load_loses_no_request(
+    start_router: StartRouter, redis_url: str, redis_server: RedisServer, upstream: ScriptedUpstream
+) -> None:
+    upstream.default = lambda _: openai_completion("fine")
+    ana = {"name": "ana", "key_sha256": key_digest(ANA_KEY), "rate_limit": {"requests_per_minute": 1_000_000}}
+    routers = three_routers(
+        start_router,
+        redis_url,
+        Providers=[openai_provider(upstream)],
+        Router={"default": "fake,fake-model"},
+        Users=[ana],
+        STATE_TIMEOUT_MS=200,
+    )
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def load(index: int) -> None:
+        while not stop.is_set():
+            statuses.append(post(routers[index % 3], ANA_KEY).status_code)
+
+    with ThreadPoolExecutor(6) as pool:
+        running = [pool.submit(load, i) for i in range(6)]
+        wait_until(lambda: len(statuses) >= 30, "load under way")
+        redis_server.stop()
+        wait_until(lambda: all(log_messages(r, WENT) for r in routers), "every router notices Redis is gone")
+        during = len(statuses)
+        wait_until(lambda: len(statuses) >= during + 30, "requests served while Redis is gone")
+        redis_server.start()
+        wait_until(lambda: all(log_messages(r, BACK) for r in routers), "every router notices Redis is back")
+        back = len(statuses)
+        wait_until(lambda: len(statuses) >= back + 30, "requests served after Redis came back")
+        stop.set()
+        for future in running:
+            future.result()
+    assert set(statuses) == {200}, sorted(set(statuses))
+    for router in routers:
+        assert len(log_messages(router, WENT)) == 1 and len(log_messages(router, BACK)) == 1
+    assert redis_server.command("EXISTS", "ccr:rl:ana:at") == b":1"  # counting in Redis again
+
+
+def test_a_stalled_redis_does_not_hold_a_request_past_the_time_budget(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    async def scenario() -> tuple[float, SharedTicket | object, list[str]]:
+        lines: list[str] = []
+        log = Logger(None)
+        log.write = lambda level, msg, fields: lines.append(msg)  # type: ignore[method-assign]
+        state = SharedState(StateSettings(redis_url, timeout_ms=50), log)
+        limiter = RedisRateLimiter(state)
+        await state.start()
+        limit = RateLimit(requests_per_minute=100, tokens_per_minute=None)
+        assert isinstance(await limiter.admit("ana", limit, 10), SharedTicket)
+        assert redis_server.command("CLIENT", "PAUSE", "1500", "ALL") == b"+OK"  # Redis answers nothing meanwhile
+        started = time.perf_counter()
+        ticket = await limiter.admit("ana", limit, 10)
+        waited = time.perf_counter() - started
+        await state.close()
+        return waited, ticket, lines
+
+    waited, ticket, lines = asyncio.run(scenario())
+    assert not isinstance(ticket, SharedTicket)  # admitted by the process's own limiter
+    assert waited < 0.5, f"the request waited {waited:.3f} s on a stalled Redis"
+    assert lines == [WENT]
+
+
+def test_state_url_is_checked_and_without_it_redis_is_never_imported(tmp_path: Path) -> None:
+    config = parse_config('{"STATE_URL": "redis://127.0.0.1:1/0", "STATE_PREFIX": "team-a:"}', {})
+    assert config.state == StateSettings("redis://127.0.0.1:1/0", "team-a:", 50)
+    with pytest.raises(ConfigError, match="STATE_URL must be a Redis address"):
+        parse_config('{"STATE_URL": "http://127.0.0.1:6379"}', {})
+    script = (
+        "import sys; from ccrouter.config.loading import parse_config; from ccrouter.gateway.server import build_app; "
+        "app = build_app(parse_config('{\"LOG\": false}', {}), tune_gc=False); "
+        "print(type(app.gateway.cooldowns).__name__, 'redis' in sys.modules)"
+    )
+    env = {"CCR_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    shown = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert shown.stdout.split() == ["Cooldowns", "False"]
