@@ -7,7 +7,8 @@ that is down is in the log before the first request. `Accounts` is one config's 
 `Runtime` (in the reload thread: warming the prices and reading the spend so far take a while). Per request,
 `check` runs before dispatch (a budget may send the request elsewhere, or refuse it), and `settle` after it: the
 record gets its cost and baseline cost, the budgets are charged, and the ledger row is queued — a request never
-waits on the disk.
+waits on the disk. With STATE_URL the gateway shares the budgets' spend with the other routers (`redis_budgets.py`):
+`books_for` names the budgets a request's check reads, and `settle` returns what it charged.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ccrouter.config.ledger_section import LedgerSettings
 from ccrouter.config.model import Config
 from ccrouter.gateway.logs import Logger
 from ccrouter.gateway.records import RequestRecord
-from ccrouter.ledger.budgets import BudgetBook, BudgetDecision, BudgetStatus
+from ccrouter.ledger.budgets import BudgetBook, BudgetDecision, BudgetStatus, Charge
 from ccrouter.ledger.faults import LedgerError
 from ccrouter.ledger.prices import PriceBook
 from ccrouter.ledger.rows import LedgerRow, Tokens
@@ -132,13 +133,23 @@ class Accounts:
         target = decision.target if decision is not None and decision.target else (provider, model)
         return _merged(decision, book.check(target[0], target[1], route))
 
+    def books_for(self, user: str | None) -> tuple[BudgetBook, ...]:
+        """The budget books `check` reads for a request of `user`: none when no budget applies to it."""
+        book = self.user_budgets.get(user) if user is not None else None
+        books = (self.budgets,) if self.has_budgets else ()
+        return books if book is None else (*books, book)
+
+    def all_books(self) -> tuple[BudgetBook, ...]:
+        """Every book with budgets: the config's, then each user's."""
+        return ((self.budgets,) if self.has_budgets else ()) + tuple(self.user_budgets.values())
+
     def note_project(self, record: RequestRecord, request: MessagesRequest) -> None:
         """Claude Code's working directory, for the ledger's `project` (looked up only when rows are kept)."""
         if self.keeps_rows:
             record.project = request.project
 
-    def settle(self, record: RequestRecord) -> None:
-        """Price `record`, charge the budgets and queue its ledger row."""
+    def settle(self, record: RequestRecord) -> tuple[Charge, ...]:
+        """Price `record`, charge the budgets and queue its ledger row; what each budget was charged."""
         tokens = Tokens(
             record.input_tokens,
             record.output_tokens,
@@ -148,7 +159,7 @@ class Accounts:
         costs = self.prices.costs(record.provider, record.model, record.requested_model, tokens, record.started_at)
         record.cost_usd, record.baseline_cost_usd = costs.cost_usd, costs.baseline_cost_usd
         if not (self.has_budgets or self.keeps_rows or self.user_budgets):
-            return
+            return ()
         row = LedgerRow(
             time=record.started_at,
             request_id=record.request_id,
@@ -171,13 +182,10 @@ class Accounts:
             prices=costs.prices,
             user_name=record.user,
         )
-        if self.has_budgets:
-            self.budgets.charge(row)
-        book = self.user_budgets.get(record.user) if record.user is not None else None
-        if book is not None:
-            book.charge(row)
+        charges = tuple(charge for book in self.books_for(record.user) for charge in book.charge(row))
         if self.ledger is not None:
             self.ledger.put(row)
+        return charges
 
     def budget_status(self) -> tuple[BudgetStatus, ...]:
         """The config's budgets, then every user's."""

@@ -26,6 +26,7 @@ from ccrouter.gateway.dispatch import Dispatcher, Plan
 from ccrouter.gateway.logs import Logger
 from ccrouter.gateway.project_routes import ProjectRoutes
 from ccrouter.gateway.records import RecordSink, RequestLog, RequestRecord, attempts_header
+from ccrouter.gateway.redis_budgets import SharedBudgets
 from ccrouter.gateway.relay import relay_stream
 from ccrouter.gateway.request import MessagesRequest, parse_json_object
 from ccrouter.gateway.request_kind import kind_of, think_signals
@@ -73,6 +74,7 @@ class Gateway:
         self.ping_interval_s = ping_interval_s
         self.cooldowns = Cooldowns()
         self.rate_limiter: RateLimiter = InMemoryRateLimiter()  # users' limits outlive a reload: kept here
+        self.shared_budgets: SharedBudgets | None = None  # STATE_URL: the budgets' spend of every router
         # A stream may still fall back until its first bytes, but no longer than a ping interval: after that the
         # client's stream starts so that pings keep the connection alive.
         self.dispatcher = Dispatcher(transport, self.cooldowns, commit_window_s=ping_interval_s)
@@ -120,7 +122,7 @@ class Gateway:
             record.scenario, record.pinned = route.name, route.pinned
             if user is not None:
                 ticket = await self._admit(user, route, estimate)
-            targets = self._within_budgets(runtime, route, record)
+            targets = await self._within_budgets(runtime, route, record)
             plan = Plan(request, record.request_id, targets, estimate, record.attempts, runtime.redact)
             opened = await self.dispatcher.open(plan, runtime.config, runtime.adapter)
             record.served_by(opened.target)
@@ -162,9 +164,14 @@ class Gateway:
             for sink in self.sinks:
                 sink(record)
 
-    def _within_budgets(self, runtime: Runtime, route: routing.Route, record: RequestRecord) -> tuple[Target, ...]:
+    async def _within_budgets(
+        self, runtime: Runtime, route: routing.Route, record: RequestRecord
+    ) -> tuple[Target, ...]:
         """The route's targets, or its budget's `then` target when a budget of the primary is spent; a spent budget
-        without `then` refuses the request (429, which Claude Code shows)."""
+        without `then` refuses the request (429, which Claude Code shows). With STATE_URL the spend of every router
+        is read first."""
+        if self.shared_budgets is not None:
+            await self.shared_budgets.refresh(runtime.accounts.books_for(record.user))
         primary = route.primary
         decision = runtime.accounts.check(primary.provider.name, primary.model, route.name, record.user)
         if decision is None:
@@ -203,9 +210,12 @@ class Gateway:
             self.rate_limiter.settle(ticket, used)
 
     def _settle(self, runtime: Runtime, record: RequestRecord) -> None:
-        """Cost, budgets and the ledger row; a fault there is logged, never the request's."""
+        """Cost, budgets (and the routers' shared totals) and the ledger row; a fault there is logged, never the
+        request's."""
         try:
-            runtime.accounts.settle(record)
+            charges = runtime.accounts.settle(record)
+            if self.shared_budgets is not None and charges:
+                self.shared_budgets.charge(charges)
         except Exception as exc:
             self.log.error("request not accounted", request_id=record.request_id, error=f"{type(exc).__name__}: {exc}")
 

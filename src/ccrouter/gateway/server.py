@@ -25,6 +25,7 @@ from ccrouter.gateway.connections import ConnectionGauge, connection_capacity, g
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import Logger, Redactor
 from ccrouter.gateway.metrics import Metrics
+from ccrouter.gateway.redis_budgets import SharedBudgets
 from ccrouter.gateway.redis_cooldowns import SharedCooldowns
 from ccrouter.gateway.redis_limits import RedisRateLimiter
 from ccrouter.gateway.reload import ConfigWatcher
@@ -59,12 +60,13 @@ def build_app(
 
 
 def share_state(app: App, settings: StateSettings) -> None:
-    """STATE_URL: cool-downs and users' rate limits kept in Redis with the other routers' (read at start only: a
-    change needs a restart)."""
+    """STATE_URL: cool-downs, users' rate limits and budgets' spend kept in Redis with the other routers' (read at
+    start only: a change needs a restart)."""
     state = SharedState(settings, app.log)
     gateway = app.gateway
     gateway.cooldowns = gateway.dispatcher.cooldowns = SharedCooldowns(state)
     gateway.rate_limiter = RedisRateLimiter(state)
+    gateway.shared_budgets = SharedBudgets(state, lambda: gateway.runtime.accounts.all_books())
     app.shared = state
 
 

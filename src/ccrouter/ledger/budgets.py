@@ -11,13 +11,18 @@ its cap every later `check` answers over. The requests that pass the cap are the
 before that charge and still in flight; no reservation is needed for that bound. (A reservation of estimated
 costs could admit fewer of them, at the price of refusing requests that would have fitted; not done.) Rows with
 no known price add nothing: a budget cannot see what is not priced, and their hint says how to price them.
+
+Several routers (`STATE_URL`) share each budget's spend through the gateway: every budget's current period has a
+`key` (the budget's name and period start); `charge` returns what it added under each key, for the gateway to add
+to the shared total, and `adopt` takes the shared totals in. Spend only grows within a period, so the larger of this
+process's figure and the shared one is the truer: `adopt` never lowers a budget's spend.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +34,7 @@ from ccrouter.ledger.rows import LedgerRow
 from ccrouter.ledger.store import LedgerStore, SpendScope
 
 State = Literal["ok", "warn", "over"]
+KEEP_PAST_PERIOD_S = 3600.0  # a shared total outlives its period by this much: the routers' clocks may differ
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +51,26 @@ class BudgetDecision:
     def error(self) -> GatewayError:
         """The client's answer to a refused request: 429 rate_limit_error, which Claude Code shows."""
         return GatewayError(429, self.refusal or "A budget is spent.", "rate_limit_error")
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodSpend:
+    """One budget's current period as the routers sharing its spend name it: `key`, this process's `spent` so far
+    (what a shared total that is missing starts from), and when the shared total may be forgotten (Unix time)."""
+
+    key: str
+    spent: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What one finished request added to one budget's current period (`spent_before`: the spend it found)."""
+
+    key: str
+    usd: float
+    spent_before: float
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +104,7 @@ class _Budget:
 
     def __init__(self, rule: BudgetRule, now: float, user: str | None) -> None:
         self.rule = rule
+        self.owner = "user" if user is not None else "all"  # a user's budget is named "<user>/<name>"
         self.scope = SpendScope(rule.scope.provider, rule.scope.model, rule.scope.route, rule.then, user)
         self.start = period_start(rule.period, now)
         self.resets_at = next_period_start(rule.period, now)
@@ -89,6 +116,14 @@ class _Budget:
             self.start = period_start(self.rule.period, now)
             self.resets_at = next_period_start(self.rule.period, now)
             self.spent, self.warned = 0.0, False
+
+    @property
+    def key(self) -> str:
+        """The current period's name among routers: unique per budget and period."""
+        return f"{self.owner}:{self.rule.name}:{int(self.start)}"
+
+    def period_spend(self) -> PeriodSpend:
+        return PeriodSpend(self.key, self.spent, self.resets_at + KEEP_PAST_PERIOD_S)
 
     @property
     def state(self) -> State:
@@ -144,15 +179,36 @@ class BudgetBook:
                 target, changed_by = then, over.rule.name
                 tried.add((then[0].casefold(), then[1].casefold()))
 
-    def charge(self, row: LedgerRow) -> None:
-        """Add a finished request's cost to the budgets whose scope and current period hold it."""
+    def charge(self, row: LedgerRow) -> tuple[Charge, ...]:
+        """Add a finished request's cost to the budgets whose scope and current period hold it; what was added,
+        budget by budget (for the routers' shared totals)."""
         if not row.cost_usd:
-            return
+            return ()
+        charges: list[Charge] = []
         with self._lock:
             self._roll()
             for budget in self._budgets:
                 if row.time >= budget.start and budget.rule.covers(row.provider, row.model, row.scenario):
+                    before = budget.spent
                     budget.spent += row.cost_usd
+                    charges.append(Charge(budget.key, row.cost_usd, before, budget.resets_at + KEEP_PAST_PERIOD_S))
+        return tuple(charges)
+
+    def periods(self) -> tuple[PeriodSpend, ...]:
+        """Every budget's current period and this process's spend in it."""
+        with self._lock:
+            self._roll()
+            return tuple(budget.period_spend() for budget in self._budgets)
+
+    def adopt(self, shared: Mapping[str, float]) -> None:
+        """Take in the routers' shared totals, by period key (a key of a period that has ended is ignored). A total
+        below this process's figure (a charge of ours not added there yet) changes nothing."""
+        with self._lock:
+            self._roll()
+            for budget in self._budgets:
+                total = shared.get(budget.key)
+                if total is not None and total > budget.spent:
+                    budget.spent = total
 
     def status(self) -> tuple[BudgetStatus, ...]:
         with self._lock:
