@@ -122,7 +122,9 @@ class Gateway:
             record.scenario, record.pinned = route.name, route.pinned
             if user is not None:
                 ticket = await self._admit(user, route, estimate)
-            targets = await self._within_budgets(runtime, route, record)
+            if self.shared_budgets is not None:  # STATE_URL: every router's spend, read before the check
+                await self.shared_budgets.refresh(runtime.accounts.books_for(record.user))
+            targets = self._within_budgets(runtime, route, record)
             plan = Plan(request, record.request_id, targets, estimate, record.attempts, runtime.redact)
             opened = await self.dispatcher.open(plan, runtime.config, runtime.adapter)
             record.served_by(opened.target)
@@ -164,14 +166,9 @@ class Gateway:
             for sink in self.sinks:
                 sink(record)
 
-    async def _within_budgets(
-        self, runtime: Runtime, route: routing.Route, record: RequestRecord
-    ) -> tuple[Target, ...]:
+    def _within_budgets(self, runtime: Runtime, route: routing.Route, record: RequestRecord) -> tuple[Target, ...]:
         """The route's targets, or its budget's `then` target when a budget of the primary is spent; a spent budget
-        without `then` refuses the request (429, which Claude Code shows). With STATE_URL the spend of every router
-        is read first."""
-        if self.shared_budgets is not None:
-            await self.shared_budgets.refresh(runtime.accounts.books_for(record.user))
+        without `then` refuses the request (429, which Claude Code shows)."""
         primary = route.primary
         decision = runtime.accounts.check(primary.provider.name, primary.model, route.name, record.user)
         if decision is None:
