@@ -4,8 +4,9 @@ Requests in flight keep the runtime they started with (the gateway reads it once
 loaded in a thread of its own, since loading runs the user's Python (transformer plugins, the custom router),
 which may take its time or never end: meanwhile `/health` answers and the old config keeps serving, and a newer
 save of the file supersedes a load still under way. An invalid change keeps the old config serving and logs the
-exact error. Keys that only a restart can apply (where the service listens, and dropping APIKEY, which would
-leave a non-loopback listener without a key) are refused the same way, with `ccr restart` named as the fix.
+exact error. Keys that only a restart can apply (where the service listens, dropping APIKEY, which would
+leave a non-loopback listener without a key, the ledger's and the shared state's addresses) are refused the same
+way, with `ccr restart` named as the fix, and never with the address itself (it may carry a password).
 Whatever else goes wrong with one version of the file (a RecursionError, a MemoryError, a bug, a plugin that
 calls `sys.exit()`) is logged once for that version too: the watcher itself never stops.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from ccrouter.config.loading import load_config
 from ccrouter.config.model import Config
+from ccrouter.config.state_section import StateSettings
 from ccrouter.errors import ConfigError
 from ccrouter.gateway.accounting import Ledger
 from ccrouter.gateway.journey import Gateway
@@ -27,6 +29,7 @@ from ccrouter.gateway.off_loop import in_daemon_thread
 from ccrouter.gateway.runtime import Runtime
 
 DEFAULT_POLL_S = 0.5
+STATE_URL_REASON = "STATE_URL (the Redis the routers share their live state through)"
 
 FileStamp = tuple[int, int, int]  # inode, size, mtime in ns
 
@@ -54,6 +57,23 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
         reasons.append("WORKERS (how many server processes share the port)")
     if (new.ledger.url if new.ledger else None) != (old.ledger.url if old.ledger else None):
         reasons.append("LEDGER_URL (where the usage ledger is written)")
+    reasons += shared_state_changes(old.state, new.state)
+    return reasons
+
+
+def shared_state_changes(old: StateSettings | None, new: StateSettings | None) -> list[str]:
+    """The STATE_* keys that changed: the Redis client and the keys it uses are made once, at the service's start
+    (gateway/server.py `share_state`), so a reload could only pretend to apply them. The URL itself is never put
+    in the reason: it may carry Redis's password."""
+    if old is None or new is None:
+        return [] if old is new else [STATE_URL_REASON]
+    reasons = []
+    if new.url != old.url:
+        reasons.append(STATE_URL_REASON)
+    if new.prefix != old.prefix:
+        reasons.append("STATE_PREFIX (what starts every key of the shared state in Redis)")
+    if new.timeout_ms != old.timeout_ms:
+        reasons.append("STATE_TIMEOUT_MS (how long a request may wait on Redis)")
     return reasons
 
 
