@@ -35,7 +35,11 @@ def genai_total(provider_id: str, model: str, tokens: Tokens) -> float:
         cache_read_tokens=tokens.cache_read,
         cache_write_tokens=tokens.cache_write,
     )
-    return float(genai_prices.calc_price(usage, model, provider_id=provider_id).total_price)
+    when = datetime.fromtimestamp(WHEN, UTC)  # genai-prices' own clock would price DeepSeek's off-peak
+    # hours (16:30-00:30 UTC) at half and make the test depend on when it runs
+    return float(
+        genai_prices.calc_price(usage, model, provider_id=provider_id, genai_request_timestamp=when).total_price
+    )
 
 
 def test_cost_is_tokens_times_price_per_million() -> None:
@@ -199,7 +203,10 @@ def test_warm_resolves_every_configured_model_without_hints_for_priced_ones() ->
 def test_genai_prices_decimal_prices_are_read_exactly() -> None:
     quote = book().quote("deepseek", "deepseek-reasoner", TOKENS, WHEN)
     snapshot_price = genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=1_000_000), "deepseek-reasoner", provider_id="deepseek"
+        genai_prices.Usage(input_tokens=1_000_000),
+        "deepseek-reasoner",
+        provider_id="deepseek",
+        genai_request_timestamp=datetime.fromtimestamp(WHEN, UTC),
     ).total_price
     assert quote is not None and Decimal(str(quote.price.input)) == snapshot_price
 
