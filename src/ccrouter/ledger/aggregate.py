@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ccrouter.ledger.periods import next_period_start, period_start
+from ccrouter.ledger.queries import SQLITE, since_clause
 
 # --by -> the group's keys: (name in the output, SQL expression)
 GROUPINGS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -33,13 +34,7 @@ GROUPINGS: dict[str, tuple[tuple[str, str], ...]] = {
     "day": (("day", "date(time, 'unixepoch', 'localtime')"),),
 }
 
-SUMS = (
-    "COUNT(*), "
-    "COALESCE(SUM(status >= 400 AND status != 499), 0), "
-    "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
-    "COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), "
-    "COALESCE(SUM(cost_usd), 0.0), COUNT(cost_usd), COALESCE(SUM(baseline_cost_usd), 0.0), COUNT(baseline_cost_usd)"
-)
+SUMS = SQLITE.sums  # each row's sums: UsageTotals.from_sums' columns
 _DECIMALS = 8  # USD in JSON: below a millionth of a cent, without 0.30000000000000004
 
 
@@ -146,13 +141,9 @@ def grouped_query(by: str, since: float | None) -> tuple[str, tuple[Any, ...]]:
     keys = GROUPINGS[by]
     selected = ", ".join(f"{expression} AS {name}" for name, expression in keys)
     names = ", ".join(name for name, _ in keys)
-    where, parameters = since_clause(since)
+    where, parameters = since_clause(SQLITE, since)
     order = names if by == "day" else f"COUNT(*) DESC, {names}"
-    return f"SELECT {selected}, {SUMS} FROM requests {where} GROUP BY {names} ORDER BY {order}", parameters
-
-
-def since_clause(since: float | None) -> tuple[str, tuple[Any, ...]]:
-    return ("WHERE time >= ?", (since,)) if since is not None else ("", ())
+    return f"SELECT {selected}, {SUMS} FROM {SQLITE.table} {where} GROUP BY {names} ORDER BY {order}", parameters
 
 
 def groups_of(by: str, records: Sequence[Sequence[Any]]) -> tuple[UsageGroup, ...]:
@@ -228,7 +219,7 @@ def series_query(bucket: str, by: str, since: float, until: float) -> tuple[str,
         raise ValueError(f"by {by!r} is not a series grouping; use one of {', '.join(SERIES_GROUPS)}.")
     return (
         f"SELECT {SERIES_BUCKETS[bucket]} AS bucket, {SERIES_GROUPS[by]} AS grp, {SUMS}, {_KNOWN_SAVINGS} "
-        "FROM requests WHERE time >= ? AND time <= ? GROUP BY bucket, grp",
+        f"FROM {SQLITE.table} WHERE time >= ? AND time <= ? GROUP BY bucket, grp",
         (since, until),
     )
 

@@ -33,12 +33,9 @@ from ccrouter.ledger.postgres_sql import (
     grouped_query,
     local_day_starts,
     series_query,
-    since_clause,
-    spend_query,
-    totals_query,
 )
+from ccrouter.ledger.queries import POSTGRES, SpendScope, since_clause, spend_query, totals_query
 from ccrouter.ledger.rows import LedgerRow, values_of
-from ccrouter.ledger.store import SpendScope
 
 if TYPE_CHECKING:
     import psycopg
@@ -114,11 +111,11 @@ class PostgresLedger:
         return usage_series(bucket, by, since, until, named)
 
     def totals(self, since: float | None = None, *, session_id: str | None = None) -> UsageTotals:
-        records = self._read(*totals_query(since, session_id))
+        records = self._read(*totals_query(POSTGRES, since, session_id))
         return UsageTotals.from_sums(records[0]) if records else UsageTotals()
 
     def spend(self, scope: SpendScope, since: float) -> float:
-        records = self._read(*spend_query(scope, since))
+        records = self._read(*spend_query(POSTGRES, scope, since))
         return float(records[0][0]) if records else 0.0
 
     def schema_version(self) -> int:
@@ -190,7 +187,7 @@ def _sums_per_local_day(connection: Connection, since: float | None) -> tuple[An
     written in between cannot fall outside them."""
     with connection.transaction():
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        where, parameters = since_clause(since)
+        where, parameters = since_clause(POSTGRES, since)
         first, last = connection.execute(f"{SPAN} {where}", parameters).fetchone() or (None, None)
         if first is None or last is None:
             return ()

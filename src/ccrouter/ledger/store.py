@@ -15,41 +15,27 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from ccrouter.ledger.aggregate import (
-    SUMS,
     UsageReport,
     UsageSeries,
     UsageTotals,
     grouped_query,
     groups_of,
     series_query,
-    since_clause,
     usage_series,
 )
 from ccrouter.ledger.faults import LedgerError, describe
 from ccrouter.ledger.migrations import check_not_newer, migrate, schema_version
+from ccrouter.ledger.queries import SQLITE, spend_query, totals_query
+from ccrouter.ledger.queries import SpendScope as SpendScope  # where the interface's users have always found it
 from ccrouter.ledger.rows import COLUMNS, LedgerRow, values_of
 
 T = TypeVar("T")
 DEFAULT_BUSY_TIMEOUT_MS = 2_000  # how long a call waits for another program's lock before it is a fault
 _INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-
-
-@dataclass(frozen=True, slots=True)
-class SpendScope:
-    """The rows a budget counts: each field set narrows it (names compared without case, but `user` exactly);
-    `route` "subagent" also covers "subagent:<type>"; rows served by `exclude` (provider, model), the budget's
-    `then`, never count."""
-
-    provider: str | None = None
-    model: str | None = None
-    route: str | None = None
-    exclude: tuple[str, str] | None = None
-    user: str | None = None  # a user's budget counts that user's rows only
 
 
 class LedgerStore(Protocol):
@@ -112,33 +98,11 @@ class SqliteLedger:
         return usage_series(bucket, by, since, until, self._read(sql, parameters))
 
     def totals(self, since: float | None = None, *, session_id: str | None = None) -> UsageTotals:
-        where, parameters = since_clause(since)
-        if session_id is not None:
-            where = f"{where} AND session_id = ?" if where else "WHERE session_id = ?"
-            parameters = (*parameters, session_id)
-        records = self._read(f"SELECT {SUMS} FROM requests {where}", parameters)
+        records = self._read(*totals_query(SQLITE, since, session_id))
         return UsageTotals.from_sums(records[0]) if records else UsageTotals()
 
     def spend(self, scope: SpendScope, since: float) -> float:
-        conditions: list[str] = ["time >= ?"]
-        parameters: list[Any] = [since]
-        if scope.provider is not None:
-            conditions.append("provider = ? COLLATE NOCASE")
-            parameters.append(scope.provider)
-        if scope.model is not None:
-            conditions.append("model = ? COLLATE NOCASE")
-            parameters.append(scope.model)
-        if scope.route is not None:
-            conditions.append("(scenario = ? COLLATE NOCASE OR (? = 'subagent' AND scenario LIKE 'subagent:%'))")
-            parameters.extend((scope.route, scope.route.casefold()))
-        if scope.exclude is not None:
-            conditions.append("NOT (IFNULL(provider, '') = ? COLLATE NOCASE AND IFNULL(model, '') = ? COLLATE NOCASE)")
-            parameters.extend(scope.exclude)
-        if scope.user is not None:
-            conditions.append("user_name = ?")
-            parameters.append(scope.user)
-        sql = f"SELECT COALESCE(SUM(cost_usd), 0.0) FROM requests WHERE {' AND '.join(conditions)}"
-        records = self._read(sql, tuple(parameters))
+        records = self._read(*spend_query(SQLITE, scope, since))
         return float(records[0][0]) if records else 0.0
 
     def schema_version(self) -> int:
