@@ -160,27 +160,27 @@ class Accounts:
         record.cost_usd, record.baseline_cost_usd = costs.cost_usd, costs.baseline_cost_usd
         if not (self.has_budgets or self.keeps_rows or self.user_budgets):
             return ()
-        row = LedgerRow(
-            time=record.started_at,
-            request_id=record.request_id,
-            status=record.status,
-            session_id=record.session_id,
-            project=record.project,
-            scenario=record.scenario,
-            provider=record.provider,
-            model=record.model,
-            requested_model=record.requested_model,
-            attempts=orjson.dumps([attempt.as_dict() for attempt in record.attempts]).decode(),
-            latency_ms=record.latency_ms,
-            ttft_ms=record.ttft_ms,
-            input_tokens=tokens.input,
-            output_tokens=tokens.output,
-            cache_read_tokens=tokens.cache_read,
-            cache_write_tokens=tokens.cache_write,
-            cost_usd=costs.cost_usd,
-            baseline_cost_usd=costs.baseline_cost_usd,
-            prices=costs.prices,
-            user_name=record.user,
+        row = LedgerRow(  # positionally, in column order: see LedgerRow
+            record.started_at,
+            record.request_id,
+            record.status,
+            record.session_id,
+            record.project,
+            record.scenario,
+            record.provider,
+            record.model,
+            record.requested_model,
+            orjson.dumps([attempt.as_dict() for attempt in record.attempts]).decode(),
+            record.latency_ms,
+            record.ttft_ms,
+            tokens.input,
+            tokens.output,
+            tokens.cache_read,
+            tokens.cache_write,
+            costs.cost_usd,
+            costs.baseline_cost_usd,
+            costs.prices,
+            record.user,
         )
         charges = tuple(charge for book in self.books_for(record.user) for charge in book.charge(row))
         if self.ledger is not None:
