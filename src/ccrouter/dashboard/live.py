@@ -12,6 +12,10 @@ to the loop before they reach a queue.
 
 Everything that left a provider (a record's error, each attempt's error, log fields) goes through the current
 config's redactor on its way out, and client strings (session ids, model names) are clipped as the log clips them.
+
+With STATE_URL, `shared_feed.py` shares the feed with the other routers: it reads this ring in the background and
+hands the others' records in (`add_other`, as the dicts the detail shows, in a ring of their own); the lists, the
+detail and the stream then show every router's requests, each named by its `instance`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from ccrouter.errors import GatewayError
@@ -45,6 +50,7 @@ SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 _KEEPALIVE = b": keepalive\n\n"
+_DETAIL_ONLY = frozenset(("stop_reason", "budget", "pinned", "request_class"))
 
 
 class Subscription:
@@ -98,6 +104,8 @@ class LiveFeed:
     ) -> None:
         self._redact_of = redact_of
         self._records: deque[RequestRecord] = deque(maxlen=max_records)
+        self._others: deque[dict[str, Any]] = deque(maxlen=max_records)  # other routers' records (shared_feed.py)
+        self.instance: str | None = None  # this router's name in a shared feed (shared_feed.py sets it)
         self._logs: deque[dict[str, Any]] = deque(maxlen=max_log_entries)
         self._logs_lock = threading.Lock()  # entries come from any thread
         self._subscribers: list[Subscription] = []
@@ -112,7 +120,15 @@ class LiveFeed:
         """The record sink: keep the record; tell the listening pages, if any."""
         self._records.append(record)
         if self._subscribers:
-            self._publish(encode_event("request", self._summary(record, self.redact)))
+            self._publish(encode_event("request", self._listed(record, self.redact)))
+
+    def add_other(self, detail: dict[str, Any]) -> None:
+        """Keep another router's record (a detail as it published it), redacted again with this config's secrets;
+        tell the listening pages. Called by shared_feed.py's background loop, never on a request's path."""
+        kept = _redacted(detail, self.redact)
+        self._others.append(kept)
+        if self._subscribers:
+            self._publish(encode_event("request", _summary_of(kept)))
 
     def tap(self, level: str, msg: str, fields: dict[str, Any]) -> None:
         """The `Logger` tap: one warn or error entry, its fields as the log wrote them."""
@@ -128,27 +144,34 @@ class LiveFeed:
     def requests(
         self, limit: int = 200, session: str | None = None, route: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
-        """Summaries of the records that match, newest first. `route` also matches "subagent:<type>" for
-        "subagent"; `status` is "ok" (< 400), "error" (>= 400 but 499, the client leaving) or a status code."""
+        """Summaries of the records that match, newest first (the other routers' too, with a shared feed). `route`
+        also matches "subagent:<type>" for "subagent"; `status` is "ok" (< 400), "error" (>= 400 but 499, the client
+        leaving) or a status code."""
         wanted = _status_filter(status)
         count = _checked_limit(limit)
         redact = self.redact
-        found: list[dict[str, Any]] = []
-        for record in reversed(self._records):
-            if len(found) >= count:
-                break
-            if session and record.session_id != session:
-                continue
-            if route and not _on_route(record.scenario, route):
-                continue
-            if wanted(record.status):
-                found.append(self._summary(record, redact))
-        return found
+
+        def matching(session_id: Any, scenario: Any, code: Any) -> bool:
+            return (not session or session_id == session) and (not route or _on_route(scenario, route)) and wanted(code)
+
+        own = (r for r in reversed(self._records) if matching(r.session_id, r.scenario, r.status))
+        found = [self._listed(record, redact) for record in islice(own, count)]
+        if not self._others:
+            return found
+        others = (d for d in reversed(self._others) if matching(d.get("session_id"), d.get("scenario"), d["status"]))
+        return sorted([*found, *map(_summary_of, islice(others, count))], key=_ended_at, reverse=True)[:count]
 
     def request(self, request_id: str) -> dict[str, Any] | None:
         """One record in full (its attempts, stop reason, budget...); None when it is no longer in memory."""
         record = self.find(request_id)
-        return None if record is None else self._detail(record, self.redact)
+        if record is not None:
+            return self.detail(record)
+        return next((dict(d) for d in reversed(self._others) if d["request_id"] == request_id), None)
+
+    def detail(self, record: RequestRecord) -> dict[str, Any]:
+        """`record` in full, redacted with the current config, named by this router's instance in a shared feed
+        (what shared_feed.py publishes)."""
+        return self._named(self._detail(record, self.redact))
 
     def find(self, request_id: str) -> RequestRecord | None:
         return next((r for r in reversed(self._records) if r.request_id == request_id), None)
@@ -161,9 +184,9 @@ class LiveFeed:
         """The records of the requests that ended in the last `seconds`, in the order they ended (provider health).
         Safe in any thread: it reads a snapshot of the ring."""
         cutoff = (time.time() if now is None else now) - seconds
-        return [record for record in self._snapshot() if record.started_at + record.latency_ms / 1000 >= cutoff]
+        return [record for record in self.snapshot() if record.started_at + record.latency_ms / 1000 >= cutoff]
 
-    def _snapshot(self) -> list[RequestRecord]:
+    def snapshot(self) -> list[RequestRecord]:
         """The ring's records, copied without a lock (the request path takes none): the copy runs in C, so no other
         thread appends meanwhile; should one ever, the copy is taken again."""
         while True:
@@ -225,6 +248,14 @@ class LiveFeed:
 
     # -----------------------------------------------------------------------------------------------------------
     # Shapes
+
+    def _listed(self, record: RequestRecord, redact: Redact) -> dict[str, Any]:
+        return self._named(self._summary(record, redact))
+
+    def _named(self, shape: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None:
+            shape["instance"] = self.instance
+        return shape
 
     @staticmethod
     def _summary(record: RequestRecord, redact: Redact) -> dict[str, Any]:
@@ -330,8 +361,20 @@ def _redacted(value: Any, redact: Redact) -> Any:
     return value
 
 
-def _on_route(scenario: str | None, route: str) -> bool:
-    return scenario is not None and (scenario == route or scenario.startswith(f"{route}:"))
+def _summary_of(detail: dict[str, Any]) -> dict[str, Any]:
+    """Another router's record as the list shows it: its detail without the detail's own fields."""
+    summary = {key: value for key, value in detail.items() if key not in _DETAIL_ONLY}
+    summary["attempts"] = len(detail["attempts"])
+    return summary
+
+
+def _ended_at(summary: dict[str, Any]) -> float:
+    """When the request ended: the order of the ring, so the routers' records interleave as they happened."""
+    return float(summary["time"]) + float(summary["latency_ms"] or 0) / 1000
+
+
+def _on_route(scenario: Any, route: str) -> bool:
+    return isinstance(scenario, str) and (scenario == route or scenario.startswith(f"{route}:"))
 
 
 def _status_filter(status: str | None) -> Callable[[int], bool]:

@@ -17,6 +17,7 @@ from ccrouter.config.state_section import StateSettings
 from ccrouter.dashboard.api import DashboardApi
 from ccrouter.dashboard.live import LiveFeed
 from ccrouter.dashboard.mount import DASHBOARD_PREFIXES, Dashboard
+from ccrouter.dashboard.shared_feed import SharedFeed
 from ccrouter.errors import ConfigError
 from ccrouter.gateway.accounting import Ledger
 from ccrouter.gateway.app import App
@@ -71,11 +72,14 @@ def share_state(app: App, settings: StateSettings) -> None:
 
 
 def mount_dashboard(app: App) -> None:
-    """`ccr ui`'s pages and API, and its live feed: a record sink and a log tap (a deque append each)."""
+    """`ccr ui`'s pages and API, and its live feed: a record sink and a log tap (a deque append each), shared with
+    the other routers in the background with STATE_URL."""
     gateway = app.gateway
     feed = LiveFeed(lambda: gateway.runtime.redact)
     gateway.sinks.append(feed)
     app.log.taps.append(feed.tap)
+    if app.shared is not None:
+        SharedFeed(feed, app.shared)
     config = gateway.runtime.config
     dashboard = Dashboard(app, DashboardApi(app, feed), config.home if config.path is not None else None)
     app.mount(DASHBOARD_PREFIXES, dashboard)

@@ -57,6 +57,7 @@ function fields(d) {
   const tokens = (n) => (n === null || n === undefined ? NONE : `${fmtCount(n)} (${n})`);
   const rows = [
     ["Time", fmtDateTime(d.time)],
+    ...(d.instance ? [["Router", d.instance]] : []),
     ["Session", d.session_id || NONE],
     ["Route", d.scenario || NONE],
     ["Served by", targetLabel(d.provider, d.model)],
