@@ -22,10 +22,11 @@ end closing tells a worker that the supervisor is gone (killed): it stops as on 
 the one in the pid file: `ccr status` lists its workers, and `ccr stop`'s SIGTERM makes it stop every worker
 (each finishes its requests in flight, at most WORKER_DRAIN_S) before it exits.
 
-**Not shared between workers yet** (each keeps its own, in memory): cool-downs; the budgets' spend (each worker
-reads the shared spend from the ledger at its start and at each reload, then adds only its own requests, so N
-workers may together overshoot a cap by up to N-1 workers' spend); the sessions `ccr statusline` asks about, turn
-pins and long-context stickiness; the key-guessing throttle; `/metrics` counters and the dashboard's live feed.
+**Not shared between workers without STATE_URL** (each keeps its own, in memory): cool-downs; the budgets'
+spend (each worker reads the shared spend from the ledger at its start and at each reload, then adds only its own
+requests, so N workers may together overshoot a cap by up to N-1 workers' spend); users' rate-limit counts; the
+dashboard's live feed. STATE_URL shares these through Redis (`shared_state.py`). Never shared: the sessions
+`ccr statusline` asks about, turn pins and long-context stickiness, the key-guessing throttle, `/metrics` counters.
 Rows are shared: each worker's ledger writer appends to the same SQLite file (WAL: SQLite serialises the writers,
 its busy timeout covers the waits).
 """
