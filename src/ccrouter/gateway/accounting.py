@@ -22,6 +22,7 @@ import orjson
 
 from ccrouter.config.ledger_section import LedgerSettings
 from ccrouter.config.model import Config
+from ccrouter.gateway.in_flight import CLOSE_S
 from ccrouter.gateway.logs import Logger
 from ccrouter.gateway.records import RequestRecord
 from ccrouter.ledger.budgets import BudgetBook, BudgetDecision, BudgetStatus, Charge
@@ -45,10 +46,12 @@ class Ledger:
         self.log = log
         self.store: LedgerStore | None = None
         self.writer: LedgerWriter | None = None
+        self._where: dict[str, str] = {}  # the store, as log lines name it
         settings = config.ledger or LedgerSettings()
         if not settings.enabled:
             return
         where = {"database": "LEDGER_URL"} if settings.url else {"file": str(config.home / LEDGER_FILE)}
+        self._where = where
         try:
             self.store = open_store(settings, config)
         except LedgerError as exc:  # the router serves on; usage and budgets across restarts are what is lost
@@ -85,9 +88,21 @@ class Ledger:
         if self.writer is not None:
             self.writer.flush(FLUSH_BEFORE_RELOAD_S)
 
-    def close(self) -> None:
+    def close(self, timeout: float = CLOSE_S) -> None:
+        """Write the rows still in memory, waiting at most `timeout` seconds, then close the store. Rows the store
+        did not take by then (a database that stopped answering) are counted in one log line, and the store is left
+        to the process's exit: its connection is still in the writer thread's hands."""
         if self.writer is not None:
-            self.writer.close()
+            unwritten = self.writer.close(timeout)
+            if unwritten:
+                self.log.error(
+                    f"The usage ledger did not take the last rows within {timeout:g} s of the stop: {unwritten:,} "
+                    "rows were not written and are lost. Check that the database answers (or the disk, for the "
+                    "file) before the next start.",
+                    rows=unwritten,
+                    **self._where,
+                )
+                return
         if self.store is not None:
             self.store.close()
 

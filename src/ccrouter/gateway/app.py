@@ -18,10 +18,12 @@ from ccrouter.errors import GatewayError
 from ccrouter.gateway.auth import admin_only, check_api_key, check_host, check_origin, find_user, wrong_user_key
 from ccrouter.gateway.auth_failures import AuthFailures, client_of
 from ccrouter.gateway.connections import ConnectionGauge
+from ccrouter.gateway.in_flight import CLOSE_S, DRAIN_S, SETTLE_S
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import Logger
 from ccrouter.gateway.metrics import Metrics
 from ccrouter.gateway.model_list import models_page
+from ccrouter.gateway.off_loop import in_daemon_thread, outcome_by
 from ccrouter.gateway.reload import ConfigWatcher
 from ccrouter.gateway.responses import Receive, Send, send_bytes, send_error, send_json
 from ccrouter.gateway.shared_state import SharedState
@@ -67,6 +69,9 @@ class App:
         self.auth_failures = AuthFailures()  # wrong keys wait, guessers are refused (auth_failures.py)
         self._mounted: tuple[tuple[str, ...], Handler] | None = None  # the dashboard (`mount`)
         self.shared: SharedState | None = None  # STATE_URL's Redis: started and closed with the service
+        self.in_flight = gateway.in_flight  # what a stopping service ends (in_flight.py)
+        self.stop_phase = "serving"  # where a stop is: the watchdog's last words name it (shutdown.py)
+        self._drain: asyncio.TimerHandle | None = None  # the end of the stop's drain (begin_stop)
         upstream.on_out_of_files = log.error  # once per burst; each request's own line says 503 as well
 
     def mount(self, prefixes: tuple[str, ...], handler: Handler) -> None:
@@ -96,7 +101,9 @@ class App:
             if raw is None:
                 return
             if path == "/v1/messages":
-                await self.until_disconnect(self.gateway.messages(headers, raw, send, caller.user), receive)
+                await self.until_disconnect(
+                    self.gateway.messages(headers, raw, send, caller.user), receive, answer=True
+                )
             elif path == "/v1/messages/count_tokens":
                 await self.gateway.count_tokens(raw, send)
             else:
@@ -244,10 +251,13 @@ class App:
             return None
         return b"".join(parts)
 
-    @staticmethod
-    async def until_disconnect(work: Coroutine[Any, Any, None], receive: Receive) -> None:
+    async def until_disconnect(
+        self, work: Coroutine[Any, Any, None], receive: Receive, *, answer: bool = False
+    ) -> None:
         """Run `work` in this task, cancelling it the moment the client disconnects (which closes the upstream
-        connection too). uvicorn reports a disconnect only through `receive`, so one small task waits on it."""
+        connection too), or when a stopping service ends it: an `answer` (a /v1/messages request) after DRAIN_S, a
+        feed (the dashboard's) at once. uvicorn reports a disconnect only through `receive`, so one small task
+        waits on it."""
         handler = asyncio.current_task()
         assert handler is not None
         finished = False
@@ -258,15 +268,36 @@ class App:
                 handler.cancel()
 
         watcher = asyncio.get_running_loop().create_task(watch())
+        self.in_flight.enter(handler, answer=answer)
         try:
             await work
         except asyncio.CancelledError:
-            if not watcher.done():
-                raise  # cancelled from outside (shutdown), not by a disconnect
+            if not (watcher.done() or self.in_flight.was_stopped(handler)):
+                raise  # cancelled from outside: uvicorn's own shutdown deadline
             handler.uncancel()
         finally:
             finished = True
             watcher.cancel()
+            self.in_flight.leave(handler)
+
+    def begin_stop(self) -> None:
+        """The service was told to stop (shutdown.py, as uvicorn stops accepting connections): feeds end now, the
+        requests in flight get DRAIN_S to finish before they are ended."""
+        self.stop_phase = "draining the requests in flight"
+        feeds = self.in_flight.stop_feeds()
+        self.log.info("stopping", requests_in_flight=len(self.in_flight) - feeds, feeds_ended=feeds, drain_s=DRAIN_S)
+        self._drain = asyncio.get_running_loop().call_later(DRAIN_S, self._end_requests)
+
+    def _end_requests(self) -> None:
+        self.stop_phase = "ending the requests still in flight after the drain, and closing their connections"
+        ended = self.in_flight.stop_all()
+        if ended:
+            self.log.warn(
+                "stopping: requests still running after the drain were ended; their clients were told to send them "
+                "again",
+                requests=ended,
+                drain_s=DRAIN_S,
+            )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -283,16 +314,46 @@ class App:
                     await self.shared.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in self._background:
-                    task.cancel()
-                await self.upstream.close()
-                if self.shared is not None:
-                    await self.shared.close()
-                if self.gateway.runtime.ledger is not None:  # the rows still in memory, then the file
-                    await asyncio.to_thread(self.gateway.runtime.ledger.close)
-                self.log.close()
+                await self._shut_down()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _shut_down(self) -> None:
+        """The lifespan's end, once uvicorn has closed the connections (or given up on them): what it left running
+        records itself (SETTLE_S), then the ledger's last rows, the provider connections and Redis are closed
+        together, each within CLOSE_S (in_flight.py's timeline)."""
+        self.stop_phase = "closing the ledger, the provider connections and Redis"
+        for task in self._background:
+            task.cancel()
+        if self._drain is not None:
+            self._drain.cancel()
+        self.in_flight.stop_all()  # only what uvicorn's deadline left: normally every request is done by now
+        await self.in_flight.settled(SETTLE_S)
+        closing = (self._close_ledger(), self.upstream.close(CLOSE_S), self._close_shared())
+        for failure in await asyncio.gather(*closing, return_exceptions=True):
+            if isinstance(failure, Exception):  # a bug of ours: the rest still closes, the stop goes on
+                self.log.error("closing at the stop failed", error=f"{type(failure).__name__}: {failure}")
+        self.log.close()
+
+    async def _close_ledger(self) -> None:
+        """The rows still in memory, then the store. In a thread of its own: the default executor's may all be
+        stuck on the same database (the dashboard reads the ledger there)."""
+        ledger = self.gateway.runtime.ledger
+        if ledger is not None:
+            closing = in_daemon_thread(ledger.close, name="ccr-ledger-close")
+            outcome = await outcome_by(asyncio.get_running_loop().time() + CLOSE_S + SETTLE_S, closing)
+            if outcome is not None:
+                outcome.result()  # what it raised, for _shut_down to report
+
+    async def _close_shared(self) -> None:
+        if self.shared is not None:
+            await self.shared.close()
+
+    def ledger_rows_waiting(self) -> int:
+        """Rows queued for the ledger and not yet being written (for the stop watchdog's last words)."""
+        ledger = self.gateway.runtime.ledger
+        writer = ledger.writer if ledger is not None else None
+        return writer.stats().pending if writer is not None else 0
 
     def _watcher_ended(self, task: asyncio.Task[None]) -> None:
         """The config watcher only ends when cancelled (at shutdown); should it ever end otherwise, say so."""

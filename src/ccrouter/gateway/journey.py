@@ -8,6 +8,7 @@ request ends in exactly one `RequestRecord` handed to the record sinks (`records
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import os
@@ -17,12 +18,13 @@ from collections.abc import Iterable
 from ccrouter.config.model import DEFAULT_PING_INTERVAL_MS, Target
 from ccrouter.config.scenarios import Scenario
 from ccrouter.config.users_section import ADMIN, User
-from ccrouter.errors import GatewayError, UpstreamError, drop_tracebacks
+from ccrouter.errors import GatewayError, UpstreamError, drop_tracebacks, error_body
 from ccrouter.gateway import routing
 from ccrouter.gateway.cooldowns import Cooldowns
 from ccrouter.gateway.counting import estimate_body
 from ccrouter.gateway.custom_router import ask_custom_router
 from ccrouter.gateway.dispatch import Dispatcher, Plan
+from ccrouter.gateway.in_flight import STOPPED, InFlight
 from ccrouter.gateway.logs import Logger
 from ccrouter.gateway.project_routes import ProjectRoutes
 from ccrouter.gateway.records import RecordSink, RequestLog, RequestRecord, attempts_header
@@ -46,6 +48,7 @@ from ccrouter.gateway.user_limits import (
 from ccrouter.providers.base import Reply, Transport
 from ccrouter.providers.sse_translation import encode_events
 from ccrouter.providers.stream_events import whole_message_events
+from ccrouter.sse import encode_event
 from ccrouter.tokens import SessionCountsCache
 
 CLIENT_CLOSED = 499  # nginx's convention for "the client went away before the answer"
@@ -72,6 +75,7 @@ class Gateway:
         self.sinks: list[RecordSink] = [RequestLog(log), self.activity, self.last_input, self.turns, *sinks]
         self.session_counts = SessionCountsCache()
         self.ping_interval_s = ping_interval_s
+        self.in_flight = InFlight()  # the requests being served, which a stopping service ends (app.py)
         self.cooldowns = Cooldowns()
         self.rate_limiter: RateLimiter = InMemoryRateLimiter()  # users' limits outlive a reload: kept here
         self.shared_budgets: SharedBudgets | None = None  # STATE_URL: the budgets' spend of every router
@@ -150,7 +154,13 @@ class Gateway:
                     headers_out.append(("retry-after", f"{exc.retry_after_s:.0f}"))
                 await send_error(send, GatewayError(exc.status, message, exc.error_type), headers_out)
         except asyncio.CancelledError:
-            record.status, record.error = CLIENT_CLOSED, "the client closed the connection"
+            if not self.in_flight.was_stopped():
+                record.status, record.error = CLIENT_CLOSED, "the client closed the connection"
+                raise
+            record.error = STOPPED  # the status stays 200 for a stream that had started, as for a provider's cut
+            if not streaming_started:
+                record.status = 503
+            await _tell_stopped(send, streaming_started, route_headers_of(record))
             raise
         except Exception as exc:  # a bug of ours: log it fully, answer without internals
             record.status = 500
@@ -277,6 +287,17 @@ async def _send_reply(
         await end_stream(send, encode_events(whole_message_events(reply.message)))
     else:
         await send_bytes(send, 200, reply.body, route_headers)
+
+
+async def _tell_stopped(send: Send, streaming_started: bool, headers: list[tuple[str, str]]) -> None:
+    """A request ended by a stopping service: an `overloaded_error` event ends a started stream, else a 503 says it
+    (Claude Code retries both). uvicorn refuses a second response start (a plain answer cut mid-body): then the
+    connection's closing is all the client gets."""
+    with contextlib.suppress(RuntimeError):
+        if streaming_started:
+            await end_stream(send, encode_event("error", error_body("overloaded_error", STOPPED)))
+        else:
+            await send_error(send, GatewayError(503, STOPPED, "overloaded_error"), headers)
 
 
 def _retry_advice(exc: UpstreamError) -> list[tuple[str, str]]:

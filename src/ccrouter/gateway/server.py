@@ -23,6 +23,7 @@ from ccrouter.gateway.accounting import Ledger
 from ccrouter.gateway.app import App
 from ccrouter.gateway.auth import bind_host
 from ccrouter.gateway.connections import ConnectionGauge, connection_capacity, guarded_protocol, raise_fd_limit
+from ccrouter.gateway.in_flight import ABORT_S, DRAIN_S
 from ccrouter.gateway.journey import Gateway
 from ccrouter.gateway.logs import Logger, Redactor
 from ccrouter.gateway.metrics import Metrics
@@ -32,6 +33,7 @@ from ccrouter.gateway.redis_limits import RedisRateLimiter
 from ccrouter.gateway.reload import ConfigWatcher
 from ccrouter.gateway.runtime import Runtime, secrets_of
 from ccrouter.gateway.shared_state import SharedState
+from ccrouter.gateway.shutdown import run_server
 from ccrouter.gateway.upstream import Upstream
 from ccrouter.gateway.workers import supervise
 from ccrouter.paths import LOG_DIR
@@ -108,6 +110,9 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "server_header": False,
     "date_header": False,
     "proxy_headers": False,  # no proxy in front of a local router: skip uvicorn's per-request middleware
+    # The stop's deadline for connections (in_flight.py): the app ends its requests after DRAIN_S; past this,
+    # uvicorn stops waiting for what still holds a connection and lets the app close.
+    "timeout_graceful_shutdown": DRAIN_S + ABORT_S,
 }
 
 
@@ -134,9 +139,10 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         max_connections=gauge.capacity,
         open_files_limit=fd_limit,
     )
-    uvicorn.run(
+    settings = uvicorn.Config(
         app, host=listen_host, port=port or config.port, http=guarded_protocol(config.limits, gauge), **UVICORN_OPTIONS
     )
+    run_server(settings, app)  # stops within in_flight.STOP_BOUND_S of SIGTERM
 
 
 def main(argv: list[str] | None = None) -> int:

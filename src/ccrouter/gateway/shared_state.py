@@ -22,6 +22,7 @@ T = TypeVar("T")
 PROBE_INTERVAL_S = 0.5
 PROBE_TIMEOUT_S = 1.0
 LOOP_ERROR_PAUSE_S = 1.0
+CLOSE_TIMEOUT_S = 1.0  # at the stop (in_flight.py's CLOSE_S leaves room for it)
 
 
 class SharedState:
@@ -37,6 +38,7 @@ class SharedState:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[tuple[float, Callable[[], Awaitable[None]]]] = []
         self._probing = False
+        self._closed = False  # the loops end on it too: a cancellation can be lost (`close`)
 
     @property
     def client(self) -> Redis:
@@ -64,11 +66,20 @@ class SharedState:
             self._spawn(self._repeat(interval_s, work))
 
     async def close(self) -> None:
+        """At the service's stop: end the loops and close the client, within CLOSE_TIMEOUT_S (a Redis that stopped
+        answering is left to the process's exit). A loop's cancellation can be lost: on Python 3.11 a task cancelled
+        just as an `asyncio.wait_for` inside it finishes (redis-py sends every command through one) carries on as if
+        nothing happened, so the loops also end at their next turn once `_closed` is set."""
+        self._closed = True
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                if self._client is not None:
+                    await self._client.aclose()
+        except TimeoutError:
+            self.log.warn("shared state (STATE_URL) not closed in time; the connection is dropped at exit")
 
     async def call(self, what: Callable[[Redis], Awaitable[T]]) -> T | None:
         """`what(client)` within the time budget; None (and Redis marked down) when it fails or overruns, or at
@@ -107,7 +118,7 @@ class SharedState:
     async def _probe(self) -> None:
         """Ping until Redis answers, then mark it up (one log line)."""
         try:
-            while True:
+            while not self._closed:
                 await asyncio.sleep(PROBE_INTERVAL_S)
                 try:
                     async with asyncio.timeout(PROBE_TIMEOUT_S):
@@ -123,9 +134,9 @@ class SharedState:
             self._probing = False
 
     async def _repeat(self, interval_s: float, work: Callable[[], Awaitable[None]]) -> None:
-        while True:
+        while not self._closed:
             await asyncio.sleep(interval_s)
-            if not self.up:
+            if not self.up or self._closed:
                 continue
             try:
                 await work()

@@ -9,6 +9,7 @@ chunk closes the connection at once, so a client that goes away stops the provid
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import math
@@ -88,10 +89,15 @@ class Upstream(Transport):
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    async def close(self, timeout: float | None = None) -> None:
+        """Close the pooled connections, waiting at most `timeout` seconds for them to go: aiohttp waits until
+        each one's socket is closed, which a provider that reads nothing more can delay forever."""
+        session, self._session = self._session, None
+        if session is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await session.close()
 
     async def post(
         self, request: ForwardRequest, provider_name: str, timeout_ms: int, proxy_url: str | None = None

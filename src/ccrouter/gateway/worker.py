@@ -20,9 +20,9 @@ from ccrouter.errors import ConfigError
 from ccrouter.gateway.app import App
 from ccrouter.gateway.connections import ConnectionGauge, connection_capacity, guarded_protocol
 from ccrouter.gateway.reload import FileStamp
+from ccrouter.gateway.shutdown import StoppingServer
 
 WORKER_HEADER = "x-ccr-worker"  # on every answer: which worker (1..N) served it
-WORKER_DRAIN_S = 6  # a stopping worker's requests in flight get this long, then are cancelled (and recorded)
 GO = b"g"  # the supervisor's word to serve
 
 BuildApp = Callable[[Config, ConnectionGauge], App]
@@ -75,10 +75,9 @@ def run_worker(seat: Seat, config: Config, build: BuildApp, options: Mapping[str
         app,
         http=guarded_protocol(config.limits, gauge),
         headers=[(WORKER_HEADER, str(seat.index))],
-        timeout_graceful_shutdown=WORKER_DRAIN_S,
         **options,
     )
-    server = uvicorn.Server(settings)
+    server = StoppingServer(settings, app)  # stops within in_flight.STOP_BOUND_S, as a single process does
     with asyncio.Runner(loop_factory=settings.get_loop_factory()) as runner:
         runner.run(_serve(server, seat))
     return 0

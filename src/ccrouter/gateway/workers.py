@@ -20,7 +20,8 @@ start where one fails fails whole, with its message. The end closing tells the s
 is restarted after a back-off that doubles while it keeps dying young, with a log line each time. The supervisor's
 end closing tells a worker that the supervisor is gone (killed): it stops as on SIGTERM. The supervisor's pid is
 the one in the pid file: `ccr status` lists its workers, and `ccr stop`'s SIGTERM makes it stop every worker
-(each finishes its requests in flight, at most WORKER_DRAIN_S) before it exits.
+(each stops as a single process does, within in_flight.STOP_BOUND_S: its requests in flight get DRAIN_S) before it
+exits.
 
 **Not shared between workers without STATE_URL** (each keeps its own, in memory): cool-downs; the budgets'
 spend (each worker reads the shared spend from the ledger at its start and at each reload, then adds only its own
@@ -51,13 +52,16 @@ from ccrouter.config.model import Config
 from ccrouter.errors import ConfigError
 from ccrouter.gateway.auth import bind_host
 from ccrouter.gateway.connections import raise_fd_limit
+from ccrouter.gateway.in_flight import STOP_BOUND_S
 from ccrouter.gateway.logs import Logger, Redactor
 from ccrouter.gateway.reload import FileStamp, file_stamp
 from ccrouter.gateway.runtime import secrets_of
 from ccrouter.gateway.worker import GO, BuildApp, Seat, run_worker
 from ccrouter.paths import LOG_DIR
 
-STOP_GRACE_S = 8.0  # workers still running then are killed: before `ccr stop` (10 s) kills the supervisor
+# Workers still running then are killed: after their own bound (in_flight.STOP_BOUND_S), before `ccr stop`
+# (service/control.py STOP_TIMEOUT_S, 15 s) kills the supervisor.
+STOP_GRACE_S = STOP_BOUND_S + 2.0
 START_TIMEOUT_S = 60.0  # every worker's service built within this, or the start fails
 RESTART_FIRST_S = 0.5  # a dead worker's first restart waits this long; each quick death doubles it
 RESTART_MAX_S = 30.0

@@ -103,12 +103,16 @@ class LedgerWriter:
             finally:
                 self._flushes -= 1
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Write what is waiting and stop the thread (waiting at most `timeout` seconds). The store stays open."""
+    def close(self, timeout: float = 5.0) -> int:
+        """Write what is waiting and stop the thread, waiting at most `timeout` seconds; the rows still unwritten
+        then (queued, or in a write the store has not answered): 0 once every row is written or given up on (the
+        thread reports those). When it is not 0 the thread is still inside the store. The store stays open."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
         self._thread.join(timeout)
+        with self._cond:
+            return self._accepted - self._settled
 
     def stats(self) -> WriterStats:
         with self._cond:

@@ -45,7 +45,9 @@ from ccrouter.service.ports import port_holder
 from ccrouter.service.processes import POLL_S, is_running, proc_start_time, terminate
 
 START_TIMEOUT_S = 15.0
-STOP_TIMEOUT_S = 10.0
+# A service stops within 10 s of SIGTERM (gateway/in_flight.py's STOP_BOUND_S; a supervisor's workers within 12 s):
+# only past this is it killed, which loses the ledger rows still in its memory.
+STOP_TIMEOUT_S = 15.0
 STDERR_LOG_MAX_BYTES = 1024 * 1024  # a start that finds service-stderr.log larger begins a new one
 
 
