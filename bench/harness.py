@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ceiling
 from gateways import Target, clean_env, post, validate, warm_up
-from procs import Proc, RssSampler, cpu_busy_seconds, cpu_seconds, free_port, hwm_kb, pinned, rss_kb
+from procs import Proc, RssSampler, cpu_busy_seconds, cpu_seconds, free_port, hwm_kb, pinned, process_tree, rss_kb
 from wrk import run_wrk
 
 
@@ -68,13 +69,58 @@ def _median_or_none(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+@dataclass
+class CpuClock:
+    """CPU seconds used so far by the gateway's process tree, the mock's, the gateway's own core (all processes;
+    0 for an unpinned gateway) and the whole machine (all processes and interrupts). Read before and after a wrk
+    run, the differences say where the run's CPU went."""
+
+    gateway: float
+    mock: float
+    core: float
+    machine: float
+
+    @classmethod
+    def read(cls, gateway_pids: list[int], mock_pids: list[int], core: set[int] | None, cpus: set[int]) -> CpuClock:
+        busy_core = cpu_busy_seconds(core) if core else 0.0
+        return cls(cpu_seconds(gateway_pids), cpu_seconds(mock_pids), busy_core, cpu_busy_seconds(cpus))
+
+
+def cpu_use(
+    before: CpuClock, after: CpuClock, elapsed: float, gateway: bool, mock: bool, pinned: bool
+) -> dict[str, Any]:
+    """A wrk run's CPU fields: `cpu` (the gateway's share of one core) and `core_other` (the share of its core
+    other processes took, pinned gateways only), as before; and the CPU seconds of the gateway's whole process
+    tree (supervisor and workers), the mock and the machine, for the ceiling (ceiling.py; wrk's own is wrk.py's)."""
+    own_s = after.gateway - before.gateway if gateway else None
+    own = own_s / elapsed if own_s is not None else None
+    busy = (after.core - before.core) / elapsed if pinned else None
+    return {
+        "cpu": own,
+        "core_other": max(0.0, busy - (own or 0.0)) if busy is not None else None,
+        "cpu_s": own_s,
+        "mock_cpu_s": after.mock - before.mock if mock else None,
+        "machine_busy_s": after.machine - before.machine,
+        "elapsed_s": elapsed,
+    }
+
+
 class Bench:
-    def __init__(self, settings: Settings, bodies: dict[str, dict[str, Path]], tmp: Path, mock_port: int):
+    def __init__(
+        self,
+        settings: Settings,
+        bodies: dict[str, dict[str, Path]],
+        tmp: Path,
+        mock_port: int,
+        mock_pid: int | None = None,
+    ):
         self.s = settings
         self.bodies = bodies
         self.tmp = tmp
         self.mock_port = mock_port
+        self.mock_pid = mock_pid  # its CPU per request counts towards the machine's ceiling (ceiling.py)
         self.cores = cpu_set(settings.gateway_cpu) if settings.gateway_cpu else None
+        self.all_cpus = set(range(os.cpu_count() or 1))
         self._all: list[Gateway] = []
 
     def run(self, targets: list[Target]) -> dict[str, dict[str, Any]]:
@@ -209,22 +255,21 @@ class Bench:
                 self._settle(other)
             proc = self._alive(g) if g.target.start is not None else None
             pids = proc.tree() if proc else []
-            own0 = cpu_seconds(pids)
+            mock_pids = process_tree(self.mock_pid) if self.mock_pid else []
             cores = None if g.target.unpinned else self.cores  # an unpinned gateway has no core of its own
-            busy0 = cpu_busy_seconds(cores) if cores else 0.0
+            clock0 = CpuClock.read(pids, mock_pids, cores, self.all_cpus)
             t0 = time.perf_counter()
             sampler = RssSampler(proc.pid) if proc else None
             with sampler or contextlib.nullcontext():
                 url = f"http://127.0.0.1:{g.target.port}{g.target.path}"
                 r = run_wrk(url, self.bodies[w][g.target.body_format], c, duration, self.s.load_cpu)
             elapsed = time.perf_counter() - t0
-            own = (cpu_seconds(pids) - own0) / elapsed if proc else None
-            busy = (cpu_busy_seconds(cores) - busy0) / elapsed if cores else None
+            clock1 = CpuClock.read(pids, mock_pids, cores, self.all_cpus)
             died = proc is not None and not proc.alive()
             if not (died and r.errors) or attempt == 2:
-                other_cpu = max(0.0, busy - (own or 0.0)) if busy is not None else None
                 peak = max(sampler.peak_kb if sampler else 0, hwm_kb(pids) if proc and not died else 0)
-                return {**r.as_dict(), "cpu": own, "core_other": other_cpu}, peak
+                used = cpu_use(clock0, clock1, elapsed, bool(proc), bool(mock_pids), bool(cores))
+                return {**r.as_dict(), **used}, peak
             print(f"  ! {g.name} died during {w} c={c}; running it again", flush=True)
         raise AssertionError("unreachable")
 
@@ -265,4 +310,6 @@ class Bench:
                 "errors": statistics.median(x["non2xx"] + x["socket_errors"] for x in rows),
                 "cpu": _median_or_none([x["cpu"] for x in rows]),
                 "core_other": _median_or_none([x["core_other"] for x in rows]),
+                # CPU per request of the gateway, the mock and wrk, and the machine's ceiling it sets (ceiling.py)
+                "cpu_per_request": ceiling.summarize(rows, len(self.all_cpus)),
             }

@@ -17,6 +17,8 @@ LEDGER_ADDED_P50_MS = 0.05  # small c=1 p50 with the ledger on, minus off
 DASHBOARD_THROUGHPUT_SHARE = 0.98
 DASHBOARD_ADDED_P50_MS = 0.02
 WORKERS_THROUGHPUT_SHARE = 1.6  # small c=16 with WORKERS 2 over 1, on 2 cores (issue 16)
+# WORKERS 2 r/s over what the machine can give when wrk and the mock share its cores (ceiling.py; issue 16)
+WORKERS_CEILING_SHARE = 0.9
 
 LABELS = {
     "direct": "direct",
@@ -162,6 +164,7 @@ def notes(res: Results) -> list[str]:
             f"{' and '.join(unpinned)} run on every CPU: they share CPU {res['meta']['load_cpu']} with wrk and the "
             "mock, so their figures include that contention"
         )
+    out += _cpu_note(res)
     for gw, g in res["gateways"].items():
         if g.get("crashes"):
             logs = g.get("crash_logs") or [""]
@@ -188,6 +191,25 @@ def notes(res: Results) -> list[str]:
             if s.get("errors"):
                 out.append(f"{LABELS.get(gw, gw)} {key}: {s['errors']:.0f} errors/non-2xx in a median run (⚠)")
     return out
+
+
+def _cpu_note(res: Results) -> list[str]:
+    """Where a small request's CPU goes with one worker and with two, for the WORKERS ceiling rows."""
+    if "ccrouter-2workers" not in res["gateways"]:
+        return []
+    c_hi = max(res["meta"]["concurrency"])
+    parts = []
+    for gw in ("ccrouter", "ccrouter-unpinned", "ccrouter-2workers"):
+        summary: dict[str, Any] = _summary(res, gw, "small", c_hi) or {}
+        cpu = summary.get("cpu_per_request")
+        if cpu:
+            accounted = f", {cpu['accounted']:.0%} of the machine's busy CPU" if "accounted" in cpu else ""
+            parts.append(
+                f"{LABELS[gw]} {cpu['gateway_us']:.0f} + {cpu['mock_us']:.0f} + {cpu['wrk_us']:.0f} µs{accounted}"
+            )
+    if not parts:
+        return []
+    return [f"CPU per request, small c={c_hi} (gateway tree + mock + wrk, median of runs): " + "; ".join(parts)]
 
 
 def render(res: Results) -> str:
@@ -251,4 +273,27 @@ def _workers_rows(res: Results, c_hi: int) -> list[str]:
                 f"| small c={c_hi} WORKERS 2 / 1 (2 unpinned / {how}) | ≥ {WORKERS_THROUGHPUT_SHARE:g} "
                 f"| {_num(share, '.2f')} | {_mark(share, WORKERS_THROUGHPUT_SHARE, True)} |"
             )
-    return rows
+    return rows + _ceiling_rows(two, _summary(res, "ccrouter", "small", c_hi), c_hi)
+
+
+def _ceiling_rows(two: dict[str, Any] | None, one_pinned: dict[str, Any] | None, c_hi: int) -> list[str]:
+    """WORKERS 2 against what the machine can give: its cores over the CPU a request costs the gateway, the mock
+    and wrk together (ceiling.py), from the 2-worker runs; and that ceiling over one worker on CPU 0, the most that
+    "double" can mean on a machine whose cores the load generator and the mock share."""
+    cpu = (two or {}).get("cpu_per_request")
+    if cpu is None:
+        cost, ceiling, share = "CPU per request not recorded", None, None
+    else:
+        cost = (
+            f"{cpu['cores']:.0f} CPUs / (gateway {cpu['gateway_us']:.0f} + mock {cpu['mock_us']:.0f} "
+            f"+ wrk {cpu['wrk_us']:.0f} µs CPU per request)"
+        )
+        ceiling, share = cpu["ceiling_rps"], cpu["share"]
+    over_one = ceiling / one_pinned["rps"] if ceiling is not None and one_pinned and one_pinned["rps"] else None
+    return [
+        f"| small c={c_hi} WORKERS 2: the machine's ceiling, {cost} | – | {_num(ceiling, ',.0f')} r/s | {NA} |",
+        f"| small c={c_hi} WORKERS 2 r/s / that ceiling (median of runs) | ≥ {WORKERS_CEILING_SHARE:g} "
+        f"| {_num(share, '.2f')} | {_mark(share, WORKERS_CEILING_SHARE, True)} |",
+        f'| small c={c_hi} ceiling / 1 worker on CPU 0 (what "double" can be here) | – '
+        f"| {_num(over_one, '.2f')}{'x' if over_one is not None else ''} | {NA} |",
+    ]

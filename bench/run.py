@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         if cli_js is not None:
             targets["ccr-node"] = Target("ccr-node", "/v1/messages", "anthropic", ccr_node_start(mock_port, cli_js))
-        res["gateways"] = Bench(settings, bodies, tmp, mock_port).run([targets[g] for g in gateways])
+        res["gateways"] = Bench(settings, bodies, tmp, mock_port, mock.pid).run([targets[g] for g in gateways])
     finally:
         if mock is not None:
             mock.stop()

@@ -49,7 +49,7 @@ from team_services import Postgres, Redis, missing_binaries, start_nginx
 
 RESULTS_DIR = BENCH_DIR / "results"
 UNREACHABLE = "shared state (STATE_URL) unreachable"  # an instance's log line when Redis misses its time budget
-STOP_GRACE_S = 60.0  # an instance's SIGTERM: finish in-flight requests, flush the ledger writer
+STOP_GRACE_S = 15.0  # an instance stops within 10 s of its SIGTERM (gateway/in_flight.py STOP_BOUND_S)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import resource
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from procs import pinned
@@ -29,12 +30,13 @@ class WrkResult:
     non2xx: int
     socket_errors: int
     timeouts: int
+    wrk_cpu_s: float | None = None  # wrk's own CPU time (user + system) over the run; None when not measured
 
     @property
     def errors(self) -> int:
         return self.non2xx + self.socket_errors
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
 
 
@@ -68,7 +70,7 @@ def run_wrk(
     cpu: str | None,
     timeout_s: float = 10.0,
 ) -> WrkResult:
-    """One bounded wrk run (-t1, --latency) POSTing body to url."""
+    """One bounded wrk run (-t1, --latency) POSTing body to url, with the CPU time wrk used."""
     cmd = pinned(
         [
             "wrk",
@@ -85,7 +87,19 @@ def run_wrk(
         ],
         cpu,
     )
+    before = _children_cpu_s()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + timeout_s + 30, check=False)
+    wrk_cpu_s = _children_cpu_s() - before
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
-    return parse_wrk(proc.stdout)
+    return replace(parse_wrk(proc.stdout), wrk_cpu_s=wrk_cpu_s)
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU of this process's children that have ended and been waited for.
+
+    The difference around `subprocess.run` is wrk's own CPU (taskset execs wrk, so it is one process): the runner
+    waits for no other child meanwhile (the gateways and the mock are polled before and after a run, not during).
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
