@@ -46,7 +46,7 @@ def overview(
     now: float | None = None,
 ) -> dict[str, Any]:
     """The overview of the last `since` (24h, 7d, 30d) per `bucket` (hour, day) and group of `by` (scenario,
-    provider, model), at Unix time `now`. It blocks on the ledger: call it in a worker thread. `cooling` is
+    provider, model, user), at Unix time `now`. It blocks on the ledger: call it in a worker thread. `cooling` is
     `gateway.cooldowns.all_cooling(time.monotonic())`, taken on the event loop (reasons are redacted here).
     Raises GatewayError: 400 for a bad choice, 500 when the ledger cannot be read."""
     span = _choice("since", since, tuple(SPANS))

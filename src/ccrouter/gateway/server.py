@@ -35,6 +35,7 @@ from ccrouter.gateway.runtime import Runtime, secrets_of
 from ccrouter.gateway.shared_state import SharedState
 from ccrouter.gateway.shutdown import run_server
 from ccrouter.gateway.upstream import Upstream
+from ccrouter.gateway.user_metrics import UserMetrics
 from ccrouter.gateway.workers import supervise
 from ccrouter.paths import LOG_DIR
 
@@ -88,13 +89,16 @@ def mount_dashboard(app: App) -> None:
 
 
 def metrics_of(gateway: Gateway) -> Metrics:
-    """`GET /metrics`: a record sink of the gateway's, with its cool-downs and budgets read at each scrape."""
+    """`GET /metrics`: a record sink of the gateway's, with its cool-downs and budgets read at each scrape. The
+    per-user series' sink (team mode) is added to the gateway here, its series in the same registry."""
 
     def cooling() -> list[tuple[str, str]]:
         pairs = (c.target.partition(",") for c in gateway.cooldowns.all_cooling(time.monotonic()))
         return [(provider, model) for provider, _, model in pairs]
 
-    return Metrics(cooling, lambda: gateway.runtime.accounts.budget_status())
+    metrics = Metrics(cooling, lambda: gateway.runtime.accounts.budget_status())
+    gateway.sinks.append(UserMetrics(metrics.registry))
+    return metrics
 
 
 # How uvicorn serves the app, for a single process and for each of WORKERS (gateway/workers.py) alike.

@@ -179,6 +179,7 @@ SERIES_BUCKETS = {
 SERIES_GROUPS = {
     "scenario": "scenario",
     "provider": "provider",
+    "user": "user_name",  # a name of Users, or "admin"; NULL (NO_GROUP) for rows written without Users
     "model": "CASE WHEN provider IS NULL THEN NULL ELSE provider || ',' || IFNULL(model, '') END",
 }
 SERIES_METRICS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd", "savings_usd")

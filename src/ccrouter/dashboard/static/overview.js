@@ -1,4 +1,4 @@
-// Overview: totals, charts over time split by scenario/provider/model, budgets and provider health.
+// Overview: totals, charts over time split by scenario/provider/model/user, budgets and provider health.
 
 import { getJSON, errorNote, isSignedOut } from "./api.js";
 import { timeChart } from "./charts.js";
@@ -10,7 +10,7 @@ const REFRESH_MS = 30000;
 const choices = {
   since: [["24h", "last 24 hours"], ["7d", "last 7 days"], ["30d", "last 30 days"]],
   bucket: [["hour", "per hour"], ["day", "per day"]],
-  by: [["provider", "provider"], ["model", "model"], ["scenario", "scenario"]],
+  by: [["provider", "provider"], ["model", "model"], ["scenario", "scenario"], ["user", "user"]],
 };
 const state = { since: "24h", bucket: "hour", by: "provider" }; // kept while the tab lives
 

@@ -58,6 +58,7 @@ function fields(d) {
   const rows = [
     ["Time", fmtDateTime(d.time)],
     ...(d.instance ? [["Router", d.instance]] : []),
+    ...(d.user ? [["User", d.user]] : []), // whose key asked (Users; "admin": the APIKEY)
     ["Session", d.session_id || NONE],
     ["Route", d.scenario || NONE],
     ["Served by", targetLabel(d.provider, d.model)],

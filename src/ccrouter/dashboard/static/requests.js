@@ -10,6 +10,8 @@ import {
 } from "./format.js";
 
 const MAX_ROWS = 500;
+const MAX_FETCH = 1000; // what the server keeps: the user filter is applied here, so it reads all of it
+const SERVER_FILTERS = ["session", "route", "status"]; // the ones /api/ui/requests applies itself
 const ROUTES = ["default", "background", "think", "longContext", "webSearch", "image", "subagent", "compaction",
   "explicit", "custom"];
 const COLUMNS = [
@@ -18,11 +20,14 @@ const COLUMNS = [
 ];
 
 export function mount(container, params) {
-  const filters = { session: params.get("session") || "", route: params.get("route") || "", status: "" };
+  const filters = {
+    session: params.get("session") || "", route: params.get("route") || "", user: params.get("user") || "", status: "",
+  };
   const tbody = el("tbody", { testid: "requests-body" });
   const count = el("span", { class: "muted small", testid: "requests-count" });
   const notice = el("div");
   const detail = showRequestDetail(container);
+  const users = userNames();
   let selected = null;
   let controller = null;
 
@@ -35,7 +40,7 @@ export function mount(container, params) {
   const reload = debounce(load, 250);
   const live = liveIndicator();
   container.append(
-    el("div", { class: "toolbar" }, el("h1", { text: "Requests" }), filterControls(filters, reload),
+    el("div", { class: "toolbar" }, el("h1", { text: "Requests" }), filterControls(filters, users.list, reload),
       live.node, count),
     notice,
     el("div", { class: "table-wrap table-tall" }, table),
@@ -62,10 +67,11 @@ export function mount(container, params) {
   async function load() {
     if (controller) controller.abort();
     controller = new AbortController();
-    const query = new URLSearchParams({ limit: String(MAX_ROWS) });
-    for (const [key, value] of Object.entries(filters)) if (value) query.set(key, value);
+    const query = new URLSearchParams({ limit: String(filters.user ? MAX_FETCH : MAX_ROWS) });
+    for (const key of SERVER_FILTERS) if (filters[key]) query.set(key, filters[key]);
     try {
       const data = await getJSON(`/api/ui/requests?${query}`, { signal: controller.signal });
+      users.note(data.requests || []);
       const rows = (data.requests || []).filter((r) => matches(r, filters)).slice(0, MAX_ROWS);
       replace(tbody, rows.map((r) => row(r, r.request_id === selected)));
       replace(notice);
@@ -76,6 +82,7 @@ export function mount(container, params) {
   }
 
   function prepend(summary) {
+    users.note([summary]);
     if (!matches(summary, filters) || tbody.querySelector(`tr[data-request-id="${CSS.escape(summary.request_id)}"]`)) {
       return;
     }
@@ -104,7 +111,24 @@ export function mount(container, params) {
   };
 }
 
-function filterControls(filters, onChange) {
+/** The user names seen in the requests, offered by the user filter: {list (a datalist), note(summaries)}. */
+function userNames() {
+  const list = el("datalist", { id: "user-names" });
+  const seen = new Set();
+  return {
+    list,
+    note(summaries) {
+      for (const { user } of summaries) {
+        if (user && !seen.has(user)) {
+          seen.add(user);
+          list.append(el("option", { value: user }));
+        }
+      }
+    },
+  };
+}
+
+function filterControls(filters, userList, onChange) {
   const update = (key) => (event) => {
     filters[key] = event.target.value.trim();
     onChange();
@@ -119,6 +143,9 @@ function filterControls(filters, onChange) {
     el("label", { class: "control" }, el("span", { text: "Route" }),
       el("input", { type: "search", list: "route-names", placeholder: "any", value: filters.route, size: 12,
         testid: "filter-route", on: { input: update("route") } }), routes),
+    el("label", { class: "control" }, el("span", { text: "User" }),
+      el("input", { type: "search", list: "user-names", placeholder: "any", value: filters.user, size: 10,
+        testid: "filter-user", on: { input: update("user") } }), userList),
     el("label", { class: "control" }, el("span", { text: "Status" }),
       el("select", { testid: "filter-status", on: { change: update("status") } },
         el("option", { value: "", text: "any" }), el("option", { value: "ok", text: "ok" }),
@@ -134,6 +161,7 @@ export function matches(r, filters) {
     const route = filters.route.toLowerCase();
     if (scenario !== route && !scenario.startsWith(`${route}:`)) return false;
   }
+  if (filters.user && (r.user || "").toLowerCase() !== filters.user.toLowerCase()) return false;
   if (filters.status === "ok" && isErrorStatus(r.status)) return false;
   if (filters.status === "error" && !isErrorStatus(r.status)) return false;
   return true;
@@ -151,7 +179,9 @@ function row(r, isSelected) {
       title: r.error || "" },
     el("td", { class: "nowrap", title: fmtDateTime(r.time), text: fmtTime(r.time) },
       r.instance ? el("span", { class: "instance", testid: "request-instance", text: r.instance }) : null),
-    el("td", { class: "mono", title: r.session_id || "", text: shortId(r.session_id) }),
+    el("td", { class: "mono", title: r.session_id || "", text: shortId(r.session_id) },
+      r.user ? el("span", { class: "user-label", testid: "request-user", title: `user ${r.user}`, text: r.user })
+        : null),
     el("td", { class: "clip" }, el("span", { class: "route", text: r.scenario || "—" }), " → ", target),
     el("td", {}, el("span", { class: `badge ${statusClass(r.status)}`, text: String(r.status) })),
     el("td", { class: `num${attemptCount(r) > 1 ? " text-warn" : ""}`, text: String(attemptCount(r) ?? "—") }),
