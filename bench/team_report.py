@@ -29,7 +29,7 @@ def render(res: dict[str, Any]) -> str:
     ]
     lines.append(f"| instances falling back from Redis (50 ms STATE_TIMEOUT_MS) | {led['state_fallbacks']} times |")
     codes = res["instance_exit_codes"]
-    lines.append(f"| instances' exit after SIGTERM (-15: uvicorn re-raises it; -9: killed after 60 s) | {codes} |")
+    lines.append(f"| instances' exit after SIGTERM (-15: uvicorn re-raises it; -9: killed 15 s after it) | {codes} |")
     cpu = res["cpu_s"]
     lines.append("| CPU seconds | " + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items()) + " |")
     return "\n".join(lines)

@@ -278,11 +278,12 @@ def test_a_batch_put_back_waits_in_front_and_the_oldest_go_when_full() -> None:
 
 
 def test_while_redis_is_away_the_outbox_stays_bounded_and_nothing_is_raised() -> None:
+    lines: list[str] = []
+    log = Logger(None)
+    log.write = lambda level, msg, fields: lines.append(msg)  # type: ignore[method-assign]
+    state = SharedState(StateSettings("redis://127.0.0.1:1/0", timeout_ms=200), log)
+
     async def scenario() -> tuple[int, int, list[str]]:
-        lines: list[str] = []
-        log = Logger(None)
-        log.write = lambda level, msg, fields: lines.append(msg)  # type: ignore[method-assign]
-        state = SharedState(StateSettings("redis://127.0.0.1:1/0", timeout_ms=200), log)
         feed = LiveFeed(lambda: Redactor(()))
         shared = SharedFeed(feed, state, instance="here:1")
         shared.outbox = Outbox(capacity=50)
@@ -299,7 +300,10 @@ def test_while_redis_is_away_the_outbox_stays_bounded_and_nothing_is_raised() ->
     shown, dropped, lines = asyncio.run(scenario())
     assert shown == 800  # the page shows this router's records all along
     assert dropped == 750
-    assert len(lines) == 1 and lines[0].startswith("shared state (STATE_URL) unreachable")
+    # The feed's calls are not vital: its failures mark no outage and log nothing (the start's ping and the
+    # requests' own calls report one, once); otherwise a slow batch on a busy host would send the requests to the
+    # process's own state.
+    assert lines == [] and state.up
 
 
 def test_the_list_merges_the_routers_newest_first_and_filters_them_alike() -> None:

@@ -9,7 +9,8 @@ by this router's instance (host:pid), and adds them to one Redis stream, `<prefi
 its own are skipped, and one seen twice (a batch sent again after a call that failed half-way) is kept once.
 
 Bounded everywhere: at most `OUTBOX_MAX` entries wait to be published, the oldest dropped and counted; a round
-sends at most `BATCH_MAX` and reads at most `READ_MAX`, within STATE_TIMEOUT_MS like every call to Redis. While
+sends at most `BATCH_MAX` and reads at most `READ_MAX`, within `ROUND_TIMEOUT_S` (a round that overruns it is
+not an outage: the requests' own calls to Redis, and their 50 ms budget, decide that). While
 Redis is down the loop does not run, so only the ring (the latest 1000 records, kept anyway) holds this router's
 records and the page shows them and the others' it had; when Redis answers again the loop publishes what the ring
 still holds since its last pick-up and reads on where it stopped (the stream's ids are Redis's clock in ms, so a
@@ -40,6 +41,9 @@ OUTBOX_MAX = 1000  # entries waiting to be published; past it the oldest are dro
 BATCH_MAX = 100  # entries published per round
 READ_MAX = 100  # entries read per round
 ROUNDS_PER_TICK = 12  # enough to read the whole stream's history in one tick
+# A round's own time budget: a batch is large next to a request's calls, and a round that overruns it on a busy
+# host only waits for the next tick (it does not mark Redis down for the requests, `SharedState.call`).
+ROUND_TIMEOUT_S = 1.0
 STREAM_MAXLEN = 1000  # the stream's length, trimmed approximately (whole nodes)
 SEEN_MAX = 4 * STREAM_MAXLEN  # request ids of the others already taken in (a stream read again is skipped)
 MAX_ENTRY_BYTES = 256 * 1024  # an entry past it is no record of ours: skipped
@@ -126,7 +130,7 @@ class SharedFeed:
         for _ in range(ROUNDS_PER_TICK):
             batch = self.outbox.take(BATCH_MAX)
             read = await self._round(batch)
-            if read is None:  # Redis did not answer (SharedState says so once): the batch waits for its return
+            if read is None:  # Redis is down, or did not answer within the round's budget: the batch waits
                 self.outbox.put_back(batch)
                 return
             if read < READ_MAX and not self.outbox:
@@ -134,7 +138,9 @@ class SharedFeed:
 
     async def _round(self, batch: list[bytes]) -> int | None:
         """One pipeline: `batch` added, then the stream read on; how many entries it read, None when it failed."""
-        answer = await self.state.call(lambda redis: self._exchange(redis, batch))
+        answer = await self.state.call(
+            lambda redis: self._exchange(redis, batch), timeout_s=ROUND_TIMEOUT_S, vital=False
+        )
         if answer is None:
             return None
         entries = answer[0][1] if answer else []

@@ -81,18 +81,23 @@ class SharedState:
         except TimeoutError:
             self.log.warn("shared state (STATE_URL) not closed in time; the connection is dropped at exit")
 
-    async def call(self, what: Callable[[Redis], Awaitable[T]]) -> T | None:
-        """`what(client)` within the time budget; None (and Redis marked down) when it fails or overruns, or at
-        once while Redis is down."""
+    async def call(
+        self, what: Callable[[Redis], Awaitable[T]], *, timeout_s: float | None = None, vital: bool = True
+    ) -> T | None:
+        """`what(client)` within the time budget (STATE_TIMEOUT_MS unless `timeout_s`); None when it fails or
+        overruns, or at once while Redis is down. A `vital` call (what requests wait on) that fails marks Redis down;
+        a background one that is not (the dashboard's feed: large batches, a generous budget) only gives up, so a
+        slow batch on a busy host never sends every request to its own process's state."""
         if not self.up:
             return None
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(self.timeout_s if timeout_s is None else timeout_s):
                 return await what(self.client)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # redis errors, OSError, TimeoutError: all mean "not now"
-            self._went_down(exc)
+            if vital:
+                self._went_down(exc)
             return None
 
     def later(self, what: Callable[[Redis], Awaitable[Any]]) -> None:
