@@ -4,43 +4,12 @@ tokens, cost and savings per bucket are the sums of their rows, worked out here 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
-import pytest
-
 from ccrouter.ledger.aggregate import MAX_SERIES_GROUPS, NO_GROUP, OTHER_GROUP
-from ccrouter.ledger.rows import LedgerRow
-from ccrouter.ledger.store import LedgerStore, SqliteLedger
+from tests.ledger.both_stores import Stored, stored_fixture  # noqa: F401 (fixtures)
 from tests.ledger.support import local, row
-from tests.support.postgres_server import (  # noqa: F401 (fixtures)
-    OpenLedger,
-    open_ledger_fixture,
-    postgres_server_fixture,
-    postgres_url_fixture,
-)
+from tests.support.postgres_server import open_ledger_fixture, postgres_server_fixture, postgres_url_fixture  # noqa: F401
 
 HOUR = 3600
-Stored = Callable[[list[LedgerRow]], LedgerStore]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stored]:
-    """`rows` in a new ledger of the parameter's database."""
-    opened: list[SqliteLedger] = []
-
-    def store(rows: list[LedgerRow]) -> LedgerStore:
-        if request.param == "postgres":
-            ledger: LedgerStore = request.getfixturevalue("open_ledger")(request.getfixturevalue("postgres_url"))
-        else:
-            opened.append(SqliteLedger(tmp_path / "ledger.db"))
-            ledger = opened[-1]
-        ledger.append(rows)
-        return ledger
-
-    yield store
-    for ledger in opened:
-        ledger.close()
 
 
 def test_the_series_by_user_sums_each_users_rows_per_hour(stored: Stored) -> None:

@@ -7,45 +7,18 @@ from __future__ import annotations
 
 import itertools
 import string
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from ccrouter.ledger.aggregate import UsageTotals
 from ccrouter.ledger.queries import POSTGRES, SQLITE, SpendScope, spend_query, totals_query
 from ccrouter.ledger.rows import LedgerRow
-from ccrouter.ledger.store import LedgerStore, SqliteLedger
+from tests.ledger.both_stores import Stored, stored_fixture  # noqa: F401 (fixtures)
 from tests.ledger.support import local
 from tests.ledger.test_postgres_store import varied_rows
-from tests.support.postgres_server import (  # noqa: F401 (fixtures)
-    OpenLedger,
-    open_ledger_fixture,
-    postgres_server_fixture,
-    postgres_url_fixture,
-)
+from tests.support.postgres_server import open_ledger_fixture, postgres_server_fixture, postgres_url_fixture  # noqa: F401
 
 ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-Stored = Callable[[list[LedgerRow]], LedgerStore]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stored]:
-    """`rows` in a new ledger of the parameter's database."""
-    opened: list[SqliteLedger] = []
-
-    def store(rows: list[LedgerRow]) -> LedgerStore:
-        if request.param == "postgres":
-            ledger: LedgerStore = request.getfixturevalue("open_ledger")(request.getfixturevalue("postgres_url"))
-        else:
-            opened.append(SqliteLedger(tmp_path / "ledger.db"))
-            ledger = opened[-1]
-        ledger.append(rows)
-        return ledger
-
-    yield store
-    for ledger in opened:
-        ledger.close()
 
 
 def folded(text: str | None) -> str | None:

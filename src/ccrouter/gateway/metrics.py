@@ -155,18 +155,6 @@ class _TargetSeries:
         self.tokens = [0.0] * len(TOKEN_KINDS)
         self.cost = self.savings = self.overspend = 0.0
 
-    def add_tokens(self, record: RequestRecord) -> None:
-        amounts = (
-            record.input_tokens,
-            record.output_tokens,
-            record.cache_read_input_tokens,
-            record.cache_creation_input_tokens,
-        )
-        tokens = self.tokens
-        for kind, amount in enumerate(amounts):
-            if amount > 0:
-                tokens[kind] += amount
-
     def add_cost(self, cost: float | None, baseline: float | None) -> None:
         """Cost when priced; savings (or overspend) when the baseline is priced too. NaN and negatives add nothing."""
         if cost is None:
@@ -180,6 +168,19 @@ class _TargetSeries:
             self.savings += saved
         elif saved < 0:
             self.overspend -= saved
+
+
+def add_tokens(tokens: list[float], record: RequestRecord) -> None:
+    """Add `record`'s tokens to `tokens` (by kind, in TOKEN_KINDS' order); a negative amount adds nothing."""
+    amounts = (
+        record.input_tokens,
+        record.output_tokens,
+        record.cache_read_input_tokens,
+        record.cache_creation_input_tokens,
+    )
+    for kind, amount in enumerate(amounts):
+        if amount > 0:
+            tokens[kind] += amount
 
 
 class _RequestSeries:
@@ -353,7 +354,7 @@ class Metrics:
         target = series.target
         if record.ttft_ms is not None:
             target.ttft.observe(record.ttft_ms / 1000)
-        target.add_tokens(record)
+        add_tokens(target.tokens, record)
         target.add_cost(record.cost_usd, record.baseline_cost_usd)
         for attempt in record.attempts:
             self._count_attempt(attempt)

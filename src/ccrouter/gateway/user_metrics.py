@@ -24,7 +24,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
-from ccrouter.gateway.metrics import TOKEN_KINDS, LabelSets, LabelValues
+from ccrouter.gateway.metrics import TOKEN_KINDS, LabelSets, LabelValues, add_tokens
 from ccrouter.gateway.records import RequestRecord
 
 _MAX_CACHED = 4096  # (user, status) pairs remembered with their series (the hot path's one lookup)
@@ -41,16 +41,7 @@ class _UserTotals:
 
     def add(self, record: RequestRecord) -> None:
         """The record's tokens and cost; a NaN or negative amount adds nothing (a counter never goes down)."""
-        amounts = (
-            record.input_tokens,
-            record.output_tokens,
-            record.cache_read_input_tokens,
-            record.cache_creation_input_tokens,
-        )
-        tokens = self.tokens
-        for kind, amount in enumerate(amounts):
-            if amount > 0:
-                tokens[kind] += amount
+        add_tokens(self.tokens, record)
         cost = record.cost_usd
         if cost is not None and cost > 0:
             self.cost += cost
