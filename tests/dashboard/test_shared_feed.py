@@ -28,7 +28,7 @@ from ccrouter.gateway.logs import Logger, Redactor
 from ccrouter.gateway.records import RequestRecord
 from ccrouter.gateway.shared_state import SharedState
 from ccrouter.providers.base import REDACTED
-from tests.support.browser import ConsoleProblems, chromium, chromium_path, screenshot
+from tests.support.browser import ConsoleProblems, chromium, chromium_path, screenshot, sign_in_link
 from tests.support.ccr_cli import CcrHome, fake_provider_config
 from tests.support.fake_upstream import ScriptedUpstream, error_reply, openai_completion
 from tests.support.redis_server import (  # noqa: F401 (fixtures)
@@ -214,9 +214,7 @@ def test_the_page_names_the_router_that_served_each_request(
     session, answer = post(a)
     assert answer.status_code == 200
     [row] = of_session(a, session)
-    signed_in = ccr.run("ui", "--no-browser")
-    assert signed_in.returncode == 0, signed_in.stderr
-    link = next(word for word in signed_in.stdout.split() if "/ui/sign-in?token=" in word)
+    link = sign_in_link(ccr)
     with chromium() as browser:
         page: Page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
         problems = ConsoleProblems(page)

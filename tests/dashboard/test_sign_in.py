@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
 import stat
 from collections.abc import Iterator
 from typing import Any
@@ -19,10 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from ccrouter.dashboard.security import CONTENT_SECURITY_POLICY
+from tests.support.browser import SIGN_IN_LINK, sign_in_link
 from tests.support.ccr_cli import CcrHome, fake_provider_config
 from tests.support.fake_upstream import ScriptedUpstream
-
-LINK = re.compile(r"Dashboard: (http://127\.0\.0\.1:\d+/ui/sign-in\?token=[A-Za-z0-9_-]+)")
 
 
 @pytest.fixture
@@ -30,14 +28,6 @@ def upstream() -> Iterator[ScriptedUpstream]:
     fake = ScriptedUpstream().start()
     yield fake
     fake.stop()
-
-
-def sign_in_link(ccr: CcrHome) -> str:
-    result = ccr.run("ui", "--no-browser")
-    assert result.returncode == 0, result.stderr
-    found = LINK.search(result.stdout)
-    assert found, result.stdout
-    return found.group(1)
 
 
 def call(
@@ -150,5 +140,5 @@ def test_without_a_display_ccr_ui_prints_the_link_to_open(ccr: CcrHome, upstream
     env = {k: v for k, v in ccr.env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     result = ccr.run("ui", env={**env, "BROWSER": "false"})
     assert result.returncode == 0, result.stderr
-    assert LINK.search(result.stdout) and "No browser could be opened here" in result.stdout
+    assert SIGN_IN_LINK.search(result.stdout) and "No browser could be opened here" in result.stdout
     assert ccr.pid_info() is not None  # it started the service

@@ -10,7 +10,6 @@ response to the browser holds a provider key; a save racing an outside edit is r
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import anthropic
 import pytest
 
-from tests.support.browser import CHROMIUM_ARGS, ConsoleProblems, chromium, chromium_path, screenshot
+from tests.support.browser import CHROMIUM_ARGS, ConsoleProblems, chromium, chromium_path, screenshot, sign_in_link
 from tests.support.ccr_cli import CcrHome
 from tests.support.fake_upstream import ScriptedUpstream, error_reply, openai_text_reply
 
@@ -31,7 +30,6 @@ pytestmark = pytest.mark.process  # the real service, started by the real `ccr`
 
 ALPHA_KEY = "sk-alpha-SECRET-0123456789abcdef"
 BETA_KEY = "sk-beta-SECRET-fedcba9876543210"
-LINK = re.compile(r"Dashboard: (http://127\.0\.0\.1:\d+/ui/sign-in\?token=\S+)")
 CONFIG = """\
 // ccrouter test config: comments, odd formatting and unknown keys must survive the dashboard
 {
@@ -66,11 +64,7 @@ class Service:
         return self.ccr.url
 
     def sign_in_link(self) -> str:
-        result = self.ccr.run("ui", "--no-browser")
-        assert result.returncode == 0, result.stderr
-        found = LINK.search(result.stdout)
-        assert found, result.stdout
-        return found.group(1)
+        return sign_in_link(self.ccr)
 
     def signed_in_page(self, context: BrowserContext, route: str = "overview") -> Page:
         page = context.new_page()

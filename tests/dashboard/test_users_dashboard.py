@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ccrouter.config.users_section import key_digest
-from tests.support.browser import ConsoleProblems, chromium, chromium_path, screenshot
+from tests.support.browser import ConsoleProblems, chromium, chromium_path, screenshot, sign_in_link
 from tests.support.ccr_cli import CcrHome, fake_provider_config
 from tests.support.fake_upstream import ScriptedUpstream, openai_completion
 from tests.support.router_setup import LOOPBACK
@@ -98,9 +98,7 @@ def test_the_lists_and_details_name_the_user_and_the_overview_splits_by_user(tea
 
 def test_the_page_shows_filters_and_charts_by_user(team: TeamService) -> None:
     chromium_path()  # fail first, with the fix, when the browser is missing
-    signed_in = team.ccr.run("ui", "--no-browser")
-    assert signed_in.returncode == 0, signed_in.stderr
-    link = next(word for word in signed_in.stdout.split() if "/ui/sign-in?token=" in word)
+    link = sign_in_link(team.ccr)
     with chromium() as browser:
         page: Page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
         problems = ConsoleProblems(page)

@@ -7,6 +7,7 @@ Screenshots go to `test-artifacts/dashboard/` in the repository (git ignores it)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,10 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
+    from tests.support.ccr_cli import CcrHome
+
 REPO = Path(__file__).resolve().parents[2]
+SIGN_IN_LINK = re.compile(r"Dashboard: (http://127\.0\.0\.1:\d+/ui/sign-in\?token=[A-Za-z0-9_-]+)")
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 # The flags a root, offline, display-less machine needs: without the background-networking ones chromium keeps
 # trying Google's hosts, which this network refuses.
@@ -75,3 +79,12 @@ def screenshot(page: Page, name: str) -> Path:
     path = artifacts_dir() / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def sign_in_link(ccr: CcrHome) -> str:
+    """A fresh one-time sign-in link, as `ccr ui --no-browser` prints it (the service started if need be)."""
+    result = ccr.run("ui", "--no-browser")
+    assert result.returncode == 0, result.stderr
+    found = SIGN_IN_LINK.search(result.stdout)
+    assert found, result.stdout
+    return found.group(1)
