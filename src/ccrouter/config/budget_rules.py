@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from ccrouter.config.model import Provider
 from ccrouter.config.router_section import target_of
-from ccrouter.config.scalars import number, read_typed, shown
+from ccrouter.config.scalars import number, read_typed, reject_unknown_keys, shown
 from ccrouter.config.scenarios import Scenario
 from ccrouter.errors import ConfigError
 
@@ -96,9 +96,7 @@ def rule_list(entries: list[Any], where: str, providers: list[Provider]) -> tupl
 def _rule(entry: Any, where: str, providers: list[Provider]) -> BudgetRule:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} is {shown(entry)}; it must be an object like {_EXAMPLE}.")
-    unknown = [key for key in entry if key not in _KEYS]
-    if unknown:
-        raise ConfigError(f"{where} has the unknown key {unknown[0]!r}; a budget's keys are {', '.join(_KEYS)}.")
+    reject_unknown_keys(entry, _KEYS, where, whose="a budget's")
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f'{where}.name must be a non-empty string, like "daily": the name messages and the 429 use.')

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from ccrouter.config.budget_rules import BudgetRule, budget_rules
 from ccrouter.config.model import Provider
 from ccrouter.config.router_section import target_of
-from ccrouter.config.scalars import number, read_bool, read_text, read_typed, shown
+from ccrouter.config.scalars import number, read_bool, read_text, read_typed, reject_unknown_keys, shown
 from ccrouter.errors import ConfigError
 
 PRICE_KINDS = ("input", "output", "cache_read", "cache_write")
@@ -130,12 +130,7 @@ def _price(value: Any, where: str) -> Price:
         raise ConfigError(
             f"{where} is {shown(value)}; it must be an object of USD per million tokens, like {_PRICES_EXAMPLE}."
         )
-    unknown = [key for key in value if key not in PRICE_KINDS]
-    if unknown:
-        raise ConfigError(
-            f"{where} has the unknown key {unknown[0]!r}; "
-            f"its keys are {', '.join(PRICE_KINDS)} (USD per million tokens)."
-        )
+    reject_unknown_keys(value, PRICE_KINDS, where, note=" (USD per million tokens)")
     missing = [kind for kind in ("input", "output") if value.get(kind) is None]
     if missing:
         raise ConfigError(

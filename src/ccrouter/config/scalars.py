@@ -11,7 +11,7 @@ for a value they cannot use, for callers that word their own message.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from ccrouter.errors import ConfigError
@@ -121,3 +121,13 @@ def read_bool(block: Mapping[str, Any], key: str, default: bool, *, prefix: str 
     if not isinstance(value, bool):
         raise ConfigError(f"{prefix}{key} is {shown(value)}; it must be true or false.")
     return value
+
+
+def reject_unknown_keys(
+    block: Mapping[str, Any], known: Sequence[str], where: str, *, whose: str = "its", note: str = ""
+) -> None:
+    """Refuse an object holding a key outside `known`, naming the first such key and listing the known ones
+    ("<where> has the unknown key 'x'; <whose> keys are a, b<note>.")."""
+    unknown = next((key for key in block if key not in known), None)
+    if unknown is not None:
+        raise ConfigError(f"{where} has the unknown key {unknown!r}; {whose} keys are {', '.join(known)}{note}.")

@@ -22,7 +22,7 @@ from typing import Any
 
 from ccrouter.config.budget_rules import BudgetRule, rule_list
 from ccrouter.config.model import Provider
-from ccrouter.config.scalars import positive_int, read_typed, shown
+from ccrouter.config.scalars import positive_int, read_typed, reject_unknown_keys, shown
 from ccrouter.config.scenarios import ROUTE_SCENARIOS, Scenario
 from ccrouter.errors import ConfigError
 
@@ -100,9 +100,7 @@ def users_section(data: Mapping[str, Any], providers: list[Provider], apikey: st
 def _user(entry: Any, where: str, providers: list[Provider]) -> User:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} is {shown(entry)}; it must be an object like {_EXAMPLE}.")
-    unknown = [key for key in entry if key not in _KEYS]
-    if unknown:
-        raise ConfigError(f"{where} has the unknown key {unknown[0]!r}; a user's keys are {', '.join(_KEYS)}.")
+    reject_unknown_keys(entry, _KEYS, where, whose="a user's")
     name = _name(entry.get("name"), f"{where}.name")
     budgets = rule_list(read_typed(entry, "budgets", list, [], prefix=f"{where}."), f"{where}.budgets", providers)
     return User(
@@ -156,9 +154,7 @@ def _rate_limit(value: Any, where: str) -> RateLimit | None:
     like = '{"requests_per_minute": 60, "tokens_per_minute": 400000}'
     if not isinstance(value, dict) or not value:
         raise ConfigError(f"{where} must be an object like {like}, not {shown(value)}.")
-    unknown = [key for key in value if key not in _LIMIT_KEYS]
-    if unknown:
-        raise ConfigError(f"{where} has the unknown key {unknown[0]!r}; its keys are {', '.join(_LIMIT_KEYS)}.")
+    reject_unknown_keys(value, _LIMIT_KEYS, where)
     limits: dict[str, int | None] = {}
     for key in _LIMIT_KEYS:
         found = value.get(key)
