@@ -6,7 +6,6 @@ Records are built by hand, so every expected value is a hand sum of the records 
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from ccrouter.config.scenarios import Scenario
 from ccrouter.gateway.metrics import MAX_LABEL_CHARS, MAX_VALUES_PER_LABEL, OTHER, LabelSets, LabelValues, Metrics
 from ccrouter.gateway.records import Attempt, RequestRecord
 from ccrouter.ledger.budgets import BudgetStatus
+from tests.support.call_count import calls_made
 
 DEEPSEEK = Provider("deepseek", "http://127.0.0.1:9/v1", None, ("deepseek-chat", "deepseek-reasoner"))
 OLLAMA = Provider("ollama", "http://127.0.0.1:9/v1", None, ("qwen",))
@@ -333,19 +333,7 @@ def test_recording_a_record_is_a_handful_of_plain_calls_and_takes_no_lock() -> N
     )
     metrics = no_live_state()
     metrics(typical)  # the first record of a label set makes its series; later ones only add
-    calls: list[str] = []
-
-    def note(frame: Any, event: str, arg: Any) -> None:
-        if event == "call":
-            calls.append(frame.f_code.co_name)
-        elif event == "c_call":
-            calls.append(getattr(arg, "__name__", "?"))
-
-    sys.setprofile(note)
-    try:
-        metrics(typical)
-    finally:
-        sys.setprofile(None)
+    calls = calls_made(metrics, typical)
     assert "__exit__" not in calls and "acquire" not in calls, calls
     assert len(calls) <= 12, calls
     samples = scrape(metrics)

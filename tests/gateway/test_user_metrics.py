@@ -5,7 +5,6 @@ attribute check; one with a user a handful of plain calls and no lock; user name
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from ccrouter.config.users_section import key_digest
 from ccrouter.gateway.metrics import MAX_VALUES_PER_LABEL, OTHER, TOKEN_KINDS
 from ccrouter.gateway.records import RequestRecord
 from ccrouter.gateway.user_metrics import UserMetrics
+from tests.support.call_count import calls_made
 from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, json_reply
 from tests.support.router_process import RouterProcess
 from tests.support.router_setup import LOOPBACK, StartRouter
@@ -181,20 +181,7 @@ def record(user: str | None, status: int = 200, **fields: Any) -> RequestRecord:
 
 def profiled_calls(sink: UserMetrics, made: RequestRecord) -> list[str]:
     """The Python and C calls one `sink(made)` makes (itself included), counted without a clock."""
-    calls: list[str] = []
-
-    def note(frame: Any, event: str, arg: Any) -> None:
-        if event == "call":
-            calls.append(frame.f_code.co_name)
-        elif event == "c_call":
-            calls.append(getattr(arg, "__name__", "?"))
-
-    sys.setprofile(note)
-    try:
-        sink(made)
-    finally:
-        sys.setprofile(None)
-    return calls
+    return calls_made(sink, made)
 
 
 def test_a_record_without_a_user_costs_the_call_and_one_attribute_check() -> None:
