@@ -387,3 +387,26 @@ def test_a_retried_request_is_one_row_with_both_attempts(upstream: ScriptedUpstr
     assert [a["status"] for a in attempts] == [503, 200]  # the same target, round two
     assert (row["status"], row["input_tokens"], row["output_tokens"]) == (200, 1000, 500)
     assert row["cost_usd"] == pytest.approx(COST)  # the provider billed the answer it gave, once
+
+
+def test_a_row_names_its_sessions_project_even_when_the_request_does_not(
+    upstream: ScriptedUpstream, start_router: StartRouter
+) -> None:
+    """Claude Code's chores (the title, the model probe) do not carry the environment text that names the working
+    directory; their rows take it from their session's other requests once one has named it."""
+    captured = Path(__file__).parent.parent / "fixtures" / "claude_code"
+    probe, turn = (captured / "model_probe.json", captured / "interactive_turn.json")  # one session
+    title, main = (captured / "routing" / "title_chore.json", captured / "routing" / "interactive_main.json")
+    order = [probe, turn, probe, main, title]
+    upstream.queue(*(message() for _ in order))
+    router = start_router(config(upstream))
+    for path in order:
+        assert post(router, {**json.loads(path.read_text()), "stream": False}).status_code == 200
+    projects = [row["project"] for row in sorted(rows(router, len(order)), key=lambda row: row["time"])]
+    assert projects == [
+        None,  # the session has not named its directory yet
+        "/tmp/cc-capture-0ret04ia/interactive/home/project",
+        "/tmp/cc-capture-0ret04ia/interactive/home/project",  # the probe again: its session's directory
+        "/tmp/cc-routing-y9jsqj_y/interactive/home/project",
+        "/tmp/cc-routing-y9jsqj_y/interactive/home/project",  # the title chore of that session
+    ]

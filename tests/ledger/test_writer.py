@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -109,6 +110,53 @@ def test_close_writes_what_is_waiting_and_refuses_more(path: Path) -> None:
     writer.close()
     assert count(path) == 3
     assert not writer.put(row()) and reports.items == []
+
+
+class Source:
+    """What the gateway queues instead of a row: the writer's thread makes the row (`RowSource`)."""
+
+    def __init__(self, request_id: str, broken: bool = False) -> None:
+        self.request_id = request_id
+        self.broken = broken
+        self.built_on: str | None = None
+
+    def ledger_row(self) -> LedgerRow:
+        if self.broken:
+            raise ValueError("a record the row cannot be made from")
+        self.built_on = threading.current_thread().name
+        return row(request_id=self.request_id)
+
+
+def test_sources_become_rows_on_the_writers_thread(path: Path) -> None:
+    writer = LedgerWriter(SqliteLedger(path), report=Reports(), flush_ms=SLOW)
+    sources = [Source(f"req_{number}") for number in range(3)]
+    for source in sources:
+        assert writer.put(source)
+    assert [source.built_on for source in sources] == [None] * 3  # nothing built on the caller's thread
+    assert writer.flush(timeout=20)
+    assert {source.built_on for source in sources} == {"ccr-ledger-writer"}
+    assert request_ids(path) == ["req_0", "req_1", "req_2"]
+    writer.close()
+
+
+def test_a_source_whose_row_cannot_be_made_is_dropped_counted_and_reported_once(path: Path) -> None:
+    reports = Reports()
+    writer = LedgerWriter(SqliteLedger(path), report=reports, flush_ms=SLOW)
+    for source in (Source("req_a"), Source("req_b", broken=True), Source("req_c"), Source("req_d", broken=True)):
+        writer.put(source)
+    assert writer.flush(timeout=20)  # the broken ones are settled too: flush() does not wait on them
+    assert request_ids(path) == ["req_a", "req_c"]
+    [error] = reports.of("error")  # one report for the two
+    assert "ValueError: a record the row cannot be made from" in error and "a bug in ccrouter" in error
+    assert writer.stats().dropped == 2
+    writer.put(Source("req_e"))
+    writer.close()
+    assert request_ids(path) == ["req_a", "req_c", "req_e"]  # the thread goes on
+
+
+def request_ids(path: Path) -> list[str]:
+    with sqlite3.connect(path) as db:
+        return [found for (found,) in db.execute("SELECT request_id FROM requests ORDER BY id")]
 
 
 # ---------------------------------------------------------------------------------------------------------------

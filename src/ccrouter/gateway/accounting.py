@@ -6,9 +6,10 @@ database, which is tried once at start (in a thread: the start never waits on it
 that is down is in the log before the first request. `Accounts` is one config's prices and budgets, built with its
 `Runtime` (in the reload thread: warming the prices and reading the spend so far take a while). Per request,
 `check` runs before dispatch (a budget may send the request elsewhere, or refuse it), and `settle` after it: the
-record gets its cost and baseline cost, the budgets are charged, and the ledger row is queued — a request never
-waits on the disk. With STATE_URL the gateway shares the budgets' spend with the other routers (`redis_budgets.py`):
-`books_for` names the budgets a request's check reads, and `settle` returns what it charged.
+record gets its cost and baseline cost, the budgets are charged, and the record is queued for the ledger (the
+writer's thread makes its row) — a request never waits on the disk. With STATE_URL the gateway shares the budgets'
+spend with the other routers (`redis_budgets.py`): `books_for` names the budgets a request's check reads, and
+`settle` returns what it charged.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import orjson
-
 from ccrouter.config.ledger_section import LedgerSettings
 from ccrouter.config.model import Config
 from ccrouter.gateway.in_flight import CLOSE_S
@@ -28,7 +27,7 @@ from ccrouter.gateway.records import RequestRecord
 from ccrouter.ledger.budgets import BudgetBook, BudgetDecision, BudgetStatus, Charge
 from ccrouter.ledger.faults import LedgerError
 from ccrouter.ledger.prices import PriceBook
-from ccrouter.ledger.rows import LedgerRow, Tokens
+from ccrouter.ledger.rows import RowSource, Tokens
 from ccrouter.ledger.store import LedgerStore, SqliteLedger
 from ccrouter.ledger.writer import LedgerWriter
 from ccrouter.paths import LEDGER_FILE
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from ccrouter.gateway.request import MessagesRequest
 
 FLUSH_BEFORE_RELOAD_S = 2.0  # a new config's budgets start from the spend on disk: the rows in memory first
+MAX_SESSION_PROJECTS = 4_096  # sessions whose working directory is remembered
 
 
 class Ledger:
@@ -80,9 +80,9 @@ class Ledger:
         """The writer's and the price book's one-line reports, into the service log."""
         {"error": self.log.error, "warn": self.log.warn}.get(level, self.log.info)(message)
 
-    def put(self, row: LedgerRow) -> None:
+    def put(self, source: RowSource) -> None:
         if self.writer is not None:
-            self.writer.put(row)
+            self.writer.put(source)
 
     def flush(self) -> None:
         if self.writer is not None:
@@ -137,6 +137,7 @@ class Accounts:
             user.name: BudgetBook(user.budgets, store, report=report, user=user.name) for user in users if user.budgets
         }
         self.keeps_rows = ledger is not None and ledger.store is not None
+        self._projects: dict[str, str] = {}  # session id -> the working directory its requests named
 
     def check(self, provider: str, model: str, route: str | None, user: str | None = None) -> BudgetDecision | None:
         """Whether a budget changes where this request goes (or refuses it); None when no budget is set. The
@@ -159,9 +160,20 @@ class Accounts:
         return ((self.budgets,) if self.has_budgets else ()) + tuple(self.user_budgets.values())
 
     def note_project(self, record: RequestRecord, request: MessagesRequest) -> None:
-        """Claude Code's working directory, for the ledger's `project` (looked up only when rows are kept)."""
-        if self.keeps_rows:
-            record.project = request.project
+        """Claude Code's working directory, for the ledger's `project` (looked up only when rows are kept): read
+        from the request's text once per session (a session's directory does not change), and from every request
+        of a session that has not named one yet."""
+        if not self.keeps_rows:
+            return
+        session = request.session_id
+        project = self._projects.get(session) if session is not None else None
+        if project is None:
+            project = request.project
+            if project is not None and session is not None:
+                if len(self._projects) >= MAX_SESSION_PROJECTS:  # a client inventing session ids: start again
+                    self._projects.clear()
+                self._projects[session] = project
+        record.project = project
 
     def settle(self, record: RequestRecord) -> tuple[Charge, ...]:
         """Price `record`, charge the budgets and queue its ledger row; what each budget was charged."""
@@ -172,34 +184,12 @@ class Accounts:
             record.cache_creation_input_tokens,
         )
         costs = self.prices.costs(record.provider, record.model, record.requested_model, tokens, record.started_at)
-        record.cost_usd, record.baseline_cost_usd = costs.cost_usd, costs.baseline_cost_usd
-        if not (self.has_budgets or self.keeps_rows or self.user_budgets):
-            return ()
-        row = LedgerRow(  # positionally, in column order: see LedgerRow
-            record.started_at,
-            record.request_id,
-            record.status,
-            record.session_id,
-            record.project,
-            record.scenario,
-            record.provider,
-            record.model,
-            record.requested_model,
-            orjson.dumps([attempt.as_dict() for attempt in record.attempts]).decode(),
-            record.latency_ms,
-            record.ttft_ms,
-            tokens.input,
-            tokens.output,
-            tokens.cache_read,
-            tokens.cache_write,
-            costs.cost_usd,
-            costs.baseline_cost_usd,
-            costs.prices,
-            record.user,
-        )
-        charges = tuple(charge for book in self.books_for(record.user) for charge in book.charge(row))
+        record.cost_usd, record.baseline_cost_usd, record.prices = costs.cost_usd, costs.baseline_cost_usd, costs.prices
+        books = self.books_for(record.user)
+        row = record.ledger_row() if books else None  # the budgets read it now; else the writer's thread makes it
+        charges = tuple(charge for book in books for charge in book.charge(row)) if row is not None else ()
         if self.ledger is not None:
-            self.ledger.put(row)
+            self.ledger.put(record if row is None else row)
         return charges
 
     def budget_status(self) -> tuple[BudgetStatus, ...]:

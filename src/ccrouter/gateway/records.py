@@ -1,8 +1,8 @@
 """What happened to one request: its `RequestRecord`, the `Attempt`s in it, and the seam that hands it on.
 
 Every request, whatever its outcome (success, upstream error, bad input, client gone), ends in exactly one record
-handed to each `RecordSink`: the log line (`RequestLog`), the per-session state in `sessions.py`; the cost ledger
-and the dashboard will subscribe to the same seam.
+handed to each `RecordSink`: the log line (`RequestLog`), the per-session state in `sessions.py`, the dashboard's
+live feed. The usage ledger is handed the record itself (`accounting.py`): its writer thread makes the row.
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import orjson
+
 from ccrouter.config.model import Target
 from ccrouter.gateway.logs import Logger
+from ccrouter.ledger.rows import LedgerRow
 from ccrouter.providers.base import Usage
 
 
@@ -75,11 +78,41 @@ class RequestRecord:
     error: str | None = None
     attempts: list[Attempt] = field(default_factory=list)  # every target tried (or skipped), in order
     turn: str | None = field(default=None, repr=False)  # the turn key pinning uses (not logged)
+    prices: str | None = field(default=None, repr=False)  # JSON: the prices of the two costs (the ledger's, not logged)
 
     def as_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _RECORD_FIELDS}
         data["attempts"] = [attempt.as_dict() for attempt in self.attempts]
         return data
+
+    def ledger_row(self) -> LedgerRow:
+        """The record as a ledger row (a `RowSource`: the writer's thread calls this once the request is settled; a
+        record is not changed after that). Built positionally, in column order: see LedgerRow."""
+        return tuple.__new__(  # the tuple itself: LedgerRow's generated __new__ costs twice as much
+            LedgerRow,
+            (
+                self.started_at,
+                self.request_id,
+                self.status,
+                self.session_id,
+                self.project,
+                self.scenario,
+                self.provider,
+                self.model,
+                self.requested_model,
+                orjson.dumps([attempt.as_dict() for attempt in self.attempts]).decode(),
+                self.latency_ms,
+                self.ttft_ms,
+                self.input_tokens,
+                self.output_tokens,
+                self.cache_read_input_tokens,
+                self.cache_creation_input_tokens,
+                self.cost_usd,
+                self.baseline_cost_usd,
+                self.prices,
+                self.user,
+            ),
+        )
 
     def take_usage(self, usage: Usage) -> None:
         self.input_tokens = usage.input_tokens
@@ -91,7 +124,7 @@ class RequestRecord:
         self.provider, self.model = target.provider.name, target.model
 
 
-_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord) if f.name != "turn")
+_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord) if f.name not in ("turn", "prices"))
 
 RecordSink = Callable[[RequestRecord], None]
 

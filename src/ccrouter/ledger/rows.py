@@ -7,7 +7,7 @@ was costed at travel with it (`prices`, JSON), so a later price change never rew
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,17 @@ class LedgerRow(NamedTuple):
     @property
     def tokens(self) -> Tokens:
         return Tokens(self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens)
+
+    def ledger_row(self) -> LedgerRow:
+        """A row is its own `RowSource`."""
+        return self
+
+
+class RowSource(Protocol):
+    """What the writer queues: a row, or what it is made from (the gateway's request record), so that building it
+    happens on the writer's thread, in a batch, rather than on the request path. It must not change once queued."""
+
+    def ledger_row(self) -> LedgerRow: ...
 
 
 COLUMNS: tuple[str, ...] = LedgerRow._fields

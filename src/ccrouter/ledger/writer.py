@@ -1,7 +1,9 @@
 """Writing ledger rows off the request path: one background thread, batches, a bounded queue, faults survived.
 
-A request only hands its row to `put` (a lock, an append: no disk). The thread wakes when the first row of a batch
-arrives, gathers rows for `flush_ms` (or until `batch_rows` are waiting) and writes them in one transaction. So a
+A request only hands its row's source to `put` (a lock, an append: no disk, and no row built: the thread builds the
+rows of a batch together, which costs less than one by one between requests). The thread wakes when the first row
+of a batch arrives, gathers rows for `flush_ms` (or until `batch_rows` are waiting) and writes them in one
+transaction. So a
 crash (kill -9) loses at most the rows of the last `flush_ms` plus the write under way: 200 ms by default. While
 the file cannot be written (locked, read-only, corrupt, a full disk) the rows wait in memory, at most
 `max_pending` of them: past that, new rows are dropped and counted, with one warning. The fault is reported once,
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ccrouter.ledger.faults import LedgerError
-from ccrouter.ledger.rows import LedgerRow
+from ccrouter.ledger.rows import LedgerRow, RowSource
 from ccrouter.ledger.store import LedgerStore
 
 DEFAULT_FLUSH_MS = 200
@@ -57,12 +59,13 @@ class LedgerWriter:
         self._max_pending = max_pending
         self._retry_s = retry_ms / 1000
         self._cond = threading.Condition()
-        self._pending: deque[LedgerRow] = deque()
+        self._pending: deque[RowSource] = deque()
         self._accepted = 0  # rows ever queued
         self._settled = 0  # of those, rows written or given up on
         self._written = 0
         self._dropped = 0
         self._dropping = False  # the queue-full warning of this episode was given
+        self._unbuildable = False  # a source whose row could not be built was reported
         self._episode_drops = 0  # rows dropped since the queue last drained
         self._flushes = 0  # flush() calls waiting: write now instead of gathering
         self._closing = False
@@ -70,12 +73,12 @@ class LedgerWriter:
         self._thread = threading.Thread(target=self._run, name="ccr-ledger-writer", daemon=True)
         self._thread.start()
 
-    def put(self, row: LedgerRow) -> bool:
-        """Queue `row` for writing; False when it was dropped (queue full, or the writer closed). Never blocks on
-        the disk."""
+    def put(self, source: RowSource) -> bool:
+        """Queue `source`'s row for writing; False when it was dropped (queue full, or the writer closed). Never
+        blocks on the disk."""
         with self._cond:
             if not self._closing and len(self._pending) < self._max_pending:
-                self._pending.append(row)
+                self._pending.append(source)
                 self._accepted += 1
                 if len(self._pending) == 1 or len(self._pending) == self._batch_rows:
                     self._cond.notify_all()
@@ -123,10 +126,10 @@ class LedgerWriter:
 
     def _run(self) -> None:
         while True:
-            batch = self._next_batch()
-            if batch is None:
+            sources = self._next_batch()
+            if sources is None:
                 return
-            fault = self._write(batch)
+            fault = self._write(self._rows_of(sources))
             if fault is None:
                 continue
             if self._closing:
@@ -135,7 +138,7 @@ class LedgerWriter:
             with self._cond:
                 self._cond.wait_for(lambda: self._closing, self._retry_s)
 
-    def _next_batch(self) -> list[LedgerRow] | None:
+    def _next_batch(self) -> list[RowSource] | None:
         """The next rows to write, once `flush_ms` passed since the first arrived (or a batch is full, a flush or
         close is asked); None when closing with nothing left."""
         with self._cond:
@@ -147,6 +150,34 @@ class LedgerWriter:
                 return None
             count = min(len(self._pending), self._batch_rows)
             return [self._pending.popleft() for _ in range(count)]
+
+    def _rows_of(self, sources: list[RowSource]) -> list[LedgerRow]:
+        """The rows of `sources`; a source whose row cannot be built (a bug) is dropped, counted and reported once,
+        rather than stopping the thread or holding up the others."""
+        try:
+            return [source.ledger_row() for source in sources]
+        except Exception:
+            pass
+        rows: list[LedgerRow] = []
+        for source in sources:
+            try:
+                rows.append(source.ledger_row())
+            except Exception as exc:
+                self._drop_unbuildable(exc)
+        return rows
+
+    def _drop_unbuildable(self, exc: Exception) -> None:
+        with self._cond:
+            self._settled += 1
+            self._dropped += 1
+            self._cond.notify_all()
+            report, self._unbuildable = not self._unbuildable, True
+        if report:
+            self._report(
+                "error",
+                f"A request's usage ledger row could not be made ({type(exc).__name__}: {exc}), so it is not stored "
+                "(and counted as dropped). This is a bug in ccrouter: please report it with this line.",
+            )
 
     def _urgent(self) -> bool:
         return self._closing or self._flushes > 0 or len(self._pending) >= self._batch_rows
