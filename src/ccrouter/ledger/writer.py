@@ -1,12 +1,11 @@
 """Writing ledger rows off the request path: one background thread, batches, a bounded queue, faults survived.
 
-A request only hands its row's source to `put` (a lock, an append: no disk, and no row built: the thread builds the
+A request only hands its row's source to `put` (a lock, an append: no disk, and no row made: the thread makes the
 rows of a batch together, which costs less than one by one between requests). The thread wakes when the first row
 of a batch arrives, gathers rows for `flush_ms` (or until `batch_rows` are waiting) and writes them in one
-transaction. So a
-crash (kill -9) loses at most the rows of the last `flush_ms` plus the write under way: 200 ms by default. While
-the file cannot be written (locked, read-only, corrupt, a full disk) the rows wait in memory, at most
-`max_pending` of them: past that, new rows are dropped and counted, with one warning. The fault is reported once,
+transaction. So a crash (kill -9) loses at most the rows of the last `flush_ms` plus the write under way: 200 ms by
+default. While the file cannot be written (locked, read-only, corrupt, a full disk) the rows wait in memory, at
+most `max_pending` of them: past that, new rows are dropped and counted, with one warning. The fault is reported once,
 with what to do; the write is retried every `retry_ms`, and the recovery is reported once too. `close()` writes
 what is waiting (one last try when the file is failing) and stops the thread.
 """
@@ -65,7 +64,7 @@ class LedgerWriter:
         self._written = 0
         self._dropped = 0
         self._dropping = False  # the queue-full warning of this episode was given
-        self._unbuildable = False  # a source whose row could not be built was reported
+        self._unbuildable = False  # a source whose row could not be made was reported
         self._episode_drops = 0  # rows dropped since the queue last drained
         self._flushes = 0  # flush() calls waiting: write now instead of gathering
         self._closing = False
@@ -152,7 +151,7 @@ class LedgerWriter:
             return [self._pending.popleft() for _ in range(count)]
 
     def _rows_of(self, sources: list[RowSource]) -> list[LedgerRow]:
-        """The rows of `sources`; a source whose row cannot be built (a bug) is dropped, counted and reported once,
+        """The rows of `sources`; a source whose row cannot be made (a bug) is dropped, counted and reported once,
         rather than stopping the thread or holding up the others."""
         try:
             return [source.ledger_row() for source in sources]
