@@ -14,7 +14,6 @@ import itertools
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -38,6 +37,7 @@ from tests.support.redis_server import (  # noqa: F401 (fixtures)
 )
 from tests.support.router_process import RouterProcess
 from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -50,13 +50,6 @@ REQUEST = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role":
 DEADLINE_S = 30.0
 FEED_KEY = "ccr:feed"
 _sessions = itertools.count(1)
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
 
 
 def two_routers(start_router: StartRouter, redis_url: str, upstream: ScriptedUpstream) -> list[RouterProcess]:

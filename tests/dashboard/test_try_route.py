@@ -19,10 +19,10 @@ from ccrouter.ledger.aggregate import UsageTotals
 from ccrouter.ledger.store import SqliteLedger
 from ccrouter.paths import LEDGER_FILE
 from ccrouter.providers.base import REDACTED
-from tests.ledger.support import wait_until
 from tests.support.fake_upstream import ScriptedUpstream, error_reply, openai_text_stream, sse_reply
 from tests.support.inprocess import InProcessRouter, InProcessServer, ServeRouter
 from tests.support.router_setup import openai_provider
+from tests.support.waiting import wait_until
 
 PRICE = {"input": 3.0, "output": 15.0}  # USD per million tokens
 PROVIDER_KEY = "sk-test-provider-key-123456"  # openai_provider's
@@ -128,7 +128,7 @@ def test_a_route_streams_back_and_the_summary_has_the_providers_tokens_and_cost(
     record = feed.find(summary["request_id"])
     assert record is not None and record.session_id is not None and record.session_id.startswith(SESSION_PREFIX)
     session_id = record.session_id
-    wait_until(lambda: ledger_totals(router, session_id).requests == 1, what="the ledger row")  # written like any
+    wait_until(lambda: ledger_totals(router, session_id).requests == 1, "the ledger row")  # written like any
     assert ledger_totals(router, session_id).cost_usd == pytest.approx(summary["cost_usd"])
 
 
@@ -148,11 +148,11 @@ def test_the_answer_reaches_the_page_while_the_provider_is_still_writing(
     trying = asyncio.run_coroutine_threadsafe(
         try_route(router.app.gateway, feed, {"target": "default", "prompt": "hi"}, send), loop
     )
-    wait_until(lambda: b"first words" in b"".join(m.get("body", b"") for m in list(messages)), what="the first words")
+    wait_until(lambda: b"first words" in b"".join(m.get("body", b"") for m in list(messages)), "the first words")
     assert not trying.done()
     trying.cancel()  # the page went away (App.until_disconnect cancels the handler)
     assert upstream.client_went_away.wait(20)
-    wait_until(lambda: bool(feed.requests(status="499")), what="the record of the request the page left")
+    wait_until(lambda: bool(feed.requests(status="499")), "the record of the request the page left")
     [left] = feed.requests()
     assert left["session_id"].startswith(SESSION_PREFIX) and left["provider"] == "fake"
 

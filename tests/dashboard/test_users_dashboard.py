@@ -6,8 +6,7 @@ user's rows, the detail has a "User" row, and the overview's "Split by" offers "
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,6 +16,7 @@ from tests.support.browser import ConsoleProblems, chromium, chromium_path, scre
 from tests.support.ccr_cli import CcrHome, fake_provider_config
 from tests.support.fake_upstream import ScriptedUpstream, openai_completion
 from tests.support.router_setup import LOOPBACK
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -28,7 +28,6 @@ ADMIN = {"x-api-key": APIKEY}
 KEYS = {"ana": "ccr_ana-0123456789", "bo": "ccr_bo-0123456789"}
 PROMPT_TOKENS = 12  # what the fake provider reports for every request (openai_completion)
 SENT = {"ana": 2, "bo": 1, "admin": 1}  # requests per user, sent once for the module
-DEADLINE_S = 30.0
 
 
 class TeamService:
@@ -40,13 +39,6 @@ class TeamService:
         answer = LOOPBACK.get(self.ccr.url + path, headers=ADMIN, timeout=10)
         assert answer.status_code == 200, answer.text
         return answer.json()
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {DEADLINE_S} s: {what}"
-        time.sleep(0.05)
 
 
 def send(ccr: CcrHome, key: str) -> str:

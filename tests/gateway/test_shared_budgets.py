@@ -35,17 +35,10 @@ from tests.support.redis_server import (  # noqa: F401 (fixtures)
 )
 from tests.support.router_process import RouterProcess, free_port
 from tests.support.router_setup import LOOPBACK, StartRouter
+from tests.support.waiting import wait_until
 
 APIKEY = "admin-key-0123456789abcdef"
-DEADLINE_S = 30.0
 CAP = 2.5 * COST  # crossed by the third request's charge
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
 
 
 def post(router: RouterProcess) -> httpx.Response:

@@ -53,22 +53,15 @@ from tests.support.redis_server import (  # noqa: F401 (fixtures)
 )
 from tests.support.router_process import RouterProcess
 from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider
+from tests.support.waiting import wait_until
 
 APIKEY = "admin-key-0123456789abcdef"
 ANA_KEY = "ccr_ana-0123456789"
 REQUEST = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hello"}]}
-DEADLINE_S = 30.0
 WENT = (
     "shared state (STATE_URL) unreachable; this process uses its own cool-downs and rate limits until it answers again"
 )
 BACK = "shared state (STATE_URL) answers again; cool-downs and rate limits are shared again"
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
 
 
 def post(router: RouterProcess, key: str = APIKEY) -> httpx.Response:

@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, op
 from tests.support.postgres_server import PostgresServer, own_postgres_fixture  # noqa: F401 (fixture)
 from tests.support.router_process import RouterProcess
 from tests.support.router_setup import StartRouter, openai_provider
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.process
 
@@ -72,16 +73,6 @@ def body(text: str, stream: bool = True) -> dict[str, Any]:
     }
 
 
-def wait_until(what: str, condition: Callable[[], Any], timeout: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"{what}: not within {timeout} s")
-
-
 class Held:
     """One request sent from a thread of its own and read to its end: its status, every byte, and whether the
     provider's first words reached the client."""
@@ -118,8 +109,8 @@ def hold_streams(router: RouterProcess, upstream: ScriptedUpstream, client: http
     """HELD streams stalled in the middle (their first words delivered) and HELD stalled before the provider's
     headers (the provider has them), all in flight."""
     held = [Held(client, router.url, body(f"{kind} {n}")) for kind in (MID_STREAM, BEFORE_HEADERS) for n in range(HELD)]
-    wait_until("the stalled streams' first words", lambda: all(h.streaming.is_set() for h in held[:HELD]))
-    wait_until("the provider holding the other requests", lambda: len(upstream.received) >= 2 * HELD)
+    wait_until(lambda: all(h.streaming.is_set() for h in held[:HELD]), "the stalled streams' first words")
+    wait_until(lambda: len(upstream.received) >= 2 * HELD, "the provider holding the other requests")
     return held
 
 
@@ -237,7 +228,7 @@ def test_a_frozen_postgresql_ledger_holds_the_stop_at_most_its_close_time_and_th
     router = start_router(config_of(upstream, LEDGER_URL=url))
     post(router, client)
     database = url.rsplit("/", 1)[1]
-    wait_until("the first row", lambda: own_postgres.execute("SELECT count(*) FROM ccr_requests", database) == [(1,)])
+    wait_until(lambda: own_postgres.execute("SELECT count(*) FROM ccr_requests", database) == [(1,)], "the first row")
     assert own_postgres.pid is not None
     frozen = process_tree(own_postgres.pid)
     for pid in frozen:
@@ -283,7 +274,7 @@ def test_a_stop_stuck_in_user_code_is_ended_by_the_watchdog_which_says_where_it_
     post(router, client)  # a row for the ledger before the loop is stuck
     try:
         Held(client, router.url, body("block the loop", stream=False))
-        wait_until("the custom router blocking the event loop", (signals / "started").exists)
+        wait_until((signals / "started").exists, "the custom router blocking the event loop")
 
         code, took = sigterm_and_wait(router)
     finally:

@@ -6,7 +6,6 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -110,12 +109,3 @@ class Reports:
             if not self._cond.wait_for(lambda: len(self.of(level)) >= count, timeout):
                 raise AssertionError(f"no {level} report within {timeout} s; got {self.items}")
             return self.of(level)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "the condition") -> None:
-    """Poll `condition` until it holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not hold within {timeout} s")
-        time.sleep(0.01)

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 from ccrouter.ledger.store import SqliteLedger
-from tests.ledger.support import row, wait_until
+from tests.ledger.support import row
 from tests.support.paths import REPO_ROOT
+from tests.support.waiting import wait_until
 
 WRITING_CHILD = r"""
 import json, sys, time
@@ -43,7 +44,7 @@ def test_kill_9_while_writing_loses_only_the_unwritten_tail(tmp_path: Path) -> N
         kind, flushed = json.loads(child.stdout.readline())
         assert (kind, flushed) == ("flushed", 300)
         seen = SqliteLedger(path, read_only=True)
-        wait_until(lambda: seen.totals().requests >= 600, what="rows written by the writer's flush interval")
+        wait_until(lambda: seen.totals().requests >= 600, "rows written by the writer's flush interval")
         seen.close()
         os.kill(child.pid, signal.SIGKILL)
     finally:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,6 +29,7 @@ from tests.support.postgres_server import (  # noqa: F401 (fixtures)
 )
 from tests.support.router_process import RouterProcess, free_port
 from tests.support.router_setup import StartRouter, sdk_client
+from tests.support.waiting import wait_until
 
 MESSAGES: list[MessageParam] = [{"role": "user", "content": "hi"}]  # as REQUEST's
 PASSWORD = "s3cret-Pw-9f81c2"  # must appear in no log line, error or output
@@ -63,16 +62,6 @@ def table_rows(server: PostgresServer, url: str) -> list[dict[str, Any]]:
     columns = ("request_id", "status", "provider", "model", "cost_usd", *SUMMED)
     records = server.execute(f"SELECT {', '.join(columns)} FROM ccr_requests ORDER BY id", database)
     return [dict(zip(columns, record, strict=True)) for record in records]
-
-
-def wait_for(what: str, condition: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def ledger_lines(router: RouterProcess, level: str) -> list[dict[str, Any]]:
@@ -135,8 +124,8 @@ def test_requests_become_rows_in_postgresql_that_ccr_usage_reads(
         assert stream.get_final_message().usage.output_tokens == 500
     usages.append(USAGE)
 
-    found = wait_for(
-        "six rows in PostgreSQL", lambda: (rows := table_rows(postgres_server, url)) and len(rows) >= 6 and rows
+    found = wait_until(
+        lambda: rows if len(rows := table_rows(postgres_server, url)) >= 6 else [], "six rows in PostgreSQL"
     )
     assert len(found) == 6
     for row, usage in zip(found, usages, strict=True):
@@ -187,11 +176,11 @@ def test_a_server_stopped_mid_load_loses_no_request_and_no_row(
     for thread in clients:
         thread.start()
     try:
-        wait_for("the first rows in PostgreSQL", lambda: len(table_rows(own_postgres, url)) >= 20)
+        wait_until(lambda: len(table_rows(own_postgres, url)) >= 20, "the first rows in PostgreSQL")
         own_postgres.stop()
         stopped.set()
-        wait_for("the ledger's error line", lambda: ledger_lines(router, "error"))
-        wait_for("the requests of the outage", lambda: len(statuses) >= before_restart)
+        wait_until(lambda: ledger_lines(router, "error"), "the ledger's error line")
+        wait_until(lambda: len(statuses) >= before_restart, "the requests of the outage")
         own_postgres.start()
         restarted.set()
     finally:
@@ -201,10 +190,10 @@ def test_a_server_stopped_mid_load_loses_no_request_and_no_row(
             thread.join(120)
     assert statuses == [200] * total  # every request answered, none failed because of the ledger
 
-    wait_for("all rows stored", lambda: len(table_rows(own_postgres, url)) >= total, timeout=60)
-    wait_for("the recovery line", lambda: ledger_lines(router, "info"))
+    wait_until(lambda: len(table_rows(own_postgres, url)) >= total, "all rows stored", timeout=60)
+    wait_until(lambda: ledger_lines(router, "info"), "the recovery line")
     assert post(router).status_code == 200  # one more, after recovery: the writer goes on as usual
-    stored = wait_for("the last row", lambda: (rows := table_rows(own_postgres, url)) and len(rows) > total and rows)
+    stored = wait_until(lambda: rows if len(rows := table_rows(own_postgres, url)) > total else [], "the last row")
     assert len(stored) == total + 1 and len({row["request_id"] for row in stored}) == total + 1  # none lost or doubled
     errors, recoveries = ledger_lines(router, "error"), ledger_lines(router, "info")
     assert len(errors) == 1 and "start the server" in errors[0]["msg"], errors
@@ -231,7 +220,7 @@ def test_a_database_that_cannot_be_used_at_start_leaves_the_service_serving(
         expected = "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
     upstream.default = lambda received: message()
     router = start_with(start_router, ledger_config(upstream), url)
-    errors = wait_for("the ledger's error line", lambda: ledger_lines(router, "error"))
+    errors = wait_until(lambda: ledger_lines(router, "error"), "the ledger's error line")
     assert len(errors) == 1 and expected in errors[0]["msg"] + errors[0].get("error", ""), errors
     for _ in range(3):
         assert post(router).status_code == 200  # served all the same
@@ -251,7 +240,7 @@ def test_budgets_read_their_spend_from_postgresql_at_start(
     cfg = ledger_config(upstream, Budgets=[budget])
     first = start_with(start_router, cfg, postgres_url)
     assert [post(first).status_code for _ in range(4)] == [200, 200, 200, 429]
-    wait_for("four rows in PostgreSQL", lambda: len(table_rows(postgres_server, postgres_url)) == 4)  # the 429 too
+    wait_until(lambda: len(table_rows(postgres_server, postgres_url)) == 4, "four rows in PostgreSQL")  # the 429 too
     first.stop()
 
     again = start_with(start_router, cfg, postgres_url)  # a new home: no ledger.db to read the spend from

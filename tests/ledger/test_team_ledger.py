@@ -23,7 +23,6 @@ from tests.ledger.test_service_postgres_ledger import (
     ledger_config,
     table_rows,
     usage_of,
-    wait_for,
 )
 from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream
 from tests.support.postgres_server import (  # noqa: F401 (fixtures)
@@ -37,6 +36,7 @@ from tests.support.redis_server import (  # noqa: F401 (fixtures)
 )
 from tests.support.router_process import RouterProcess
 from tests.support.router_setup import LOOPBACK, StartRouter
+from tests.support.waiting import wait_until
 
 APIKEY = "admin-key-0123456789abcdef"
 REQUESTS = 60
@@ -74,9 +74,9 @@ def test_three_routers_write_one_postgresql_ledger_whose_totals_equal_what_the_p
     assert [answer.status_code for answer in answers] == [200] * REQUESTS
     assert len(upstream.received) == REQUESTS
 
-    rows = wait_for(
+    rows = wait_until(
+        lambda: found if len(found := table_rows(postgres_server, postgres_url)) >= REQUESTS else [],
         f"{REQUESTS} rows in PostgreSQL",
-        lambda: (found := table_rows(postgres_server, postgres_url)) and len(found) >= REQUESTS and found,
     )
     assert len(rows) == REQUESTS and len({row["request_id"] for row in rows}) == REQUESTS  # none lost or doubled
     writers = {row["request_id"][:-6] for row in rows}  # "req_<pid><start>" + a per-process count

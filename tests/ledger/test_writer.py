@@ -19,8 +19,9 @@ from ccrouter.ledger.aggregate import UsageReport, UsageTotals
 from ccrouter.ledger.rows import LedgerRow
 from ccrouter.ledger.store import SpendScope, SqliteLedger
 from ccrouter.ledger.writer import LedgerWriter
-from tests.ledger.support import Reports, row, wait_until
+from tests.ledger.support import Reports, row
 from tests.support.paths import REPO_ROOT
+from tests.support.waiting import wait_until
 
 SLOW = 60_000  # a flush interval no test waits for: rows are written by batch size, flush() or close() only
 
@@ -79,7 +80,7 @@ def test_rows_are_written_in_batches(path: Path) -> None:
     writer = LedgerWriter(store, report=Reports(), flush_ms=SLOW, batch_rows=5)
     for _ in range(12):
         assert writer.put(row())
-    wait_until(lambda: store.batches == [5, 5], what="two full batches written")
+    wait_until(lambda: store.batches == [5, 5], "two full batches written")
     assert writer.stats().pending == 2 and count(path) == 10  # the rest waits for its interval (or close)
     writer.close()
     assert store.batches == [5, 5, 2] and count(path) == 12
@@ -89,7 +90,7 @@ def test_a_lone_row_is_written_after_the_flush_interval(path: Path) -> None:
     store = RecordingStore(path)
     writer = LedgerWriter(store, report=Reports(), flush_ms=50, batch_rows=500)
     writer.put(row())
-    wait_until(lambda: store.batches == [1], what="the row written without flush() or close()")
+    wait_until(lambda: store.batches == [1], "the row written without flush() or close()")
     writer.close()
 
 
@@ -185,7 +186,7 @@ def test_a_locked_file_reports_once_keeps_the_rows_and_recovers(path: Path, lock
 
     error = reports.wait_for("error")[0]
     assert "is locked by another program" in error and str(path) in error and "Requests are served" in error
-    wait_until(lambda: store.tries >= 5, what="several retries")
+    wait_until(lambda: store.tries >= 5, "several retries")
     assert len(reports.of("error")) == 1  # retried, not reported again
 
     lock_holder.execute("ROLLBACK")

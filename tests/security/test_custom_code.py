@@ -27,6 +27,7 @@ from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, op
 from tests.support.router_process import RouterProcess
 from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider
 from tests.support.served_router import ServedRouter
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.support.inprocess import ServeRouter
@@ -90,15 +91,6 @@ def health(router: ServedRouter) -> int:
     return LOOPBACK.get(router.url + "/health", timeout=QUICK_S).status_code
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def in_background(call: Callable[[], httpx.Response]) -> tuple[threading.Thread, dict[str, Any]]:
     outcome: dict[str, Any] = {}
 
@@ -135,7 +127,7 @@ def router(request, config):
     router = start_router(config_of(upstream, CUSTOM_ROUTER_PATH=router_file, CUSTOM_ROUTER_TIMEOUT_MS=60_000))
 
     slow, outcome = in_background(lambda: ask(router, SLOW_REQUEST, timeout=60))
-    assert wait_until((signals / "started").exists), "the router was never asked"
+    wait_until((signals / "started").exists, "the custom router being asked")
     assert health(router) == 200
     assert answer_of(ask(router)) == "served by model-a"  # also through the router, while its other call works
     assert slow.is_alive() and not outcome, "the slow request should still wait for its router"
@@ -218,7 +210,7 @@ def router(request, config):
     assert len(busy) == 1 and "make the router return" in busy[0]["fix"], router.log_records()
 
     (signals / "release").write_text("")
-    assert wait_until(lambda: answer_of(ask(router)) == "served by model-b")
+    wait_until(lambda: answer_of(ask(router)) == "served by model-b", "the released router's answer (model-b)")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -236,12 +228,16 @@ def test_a_plugin_slow_to_import_on_reload_keeps_health_answering_and_the_old_co
     )
 
     router.write_config({**config_of(upstream, transformers=[{"path": plugin}]), "Router": {"default": "fake,model-b"}})
-    assert wait_until((signals / "started").exists), f"the new config was never loaded: {router.log_records()}"
+    wait_until((signals / "started").exists, "the new config's plugin import starting", explain=router.log_records)
     assert health(router) == 200
     assert answer_of(ask(router)) == "served by model-a"  # the old config until the new one is ready
 
     (signals / "release").write_text("")
-    assert wait_until(lambda: any(r["msg"] == "config reloaded" for r in router.log_records())), router.log_records()
+    wait_until(
+        lambda: any(r["msg"] == "config reloaded" for r in router.log_records()),
+        "the config reloaded line",
+        explain=router.log_records,
+    )
     assert answer_of(ask(router)) == "served by model-b"
 
 
@@ -257,14 +253,18 @@ def test_a_newer_save_supersedes_a_plugin_import_that_never_ends(
         + f'(Path({str(signals)!r}) / "finished").write_text("")\n',
     )
     router.write_config(config_of(upstream, transformers=[{"path": plugin}]))
-    assert wait_until((signals / "started").exists), f"the new config was never loaded: {router.log_records()}"
+    wait_until((signals / "started").exists, "the new config's plugin import starting", explain=router.log_records)
 
     router.write_config(config_of(upstream, Router={"default": "fake,model-b"}))  # the user gives up on the plugin
 
-    assert wait_until(lambda: any(r["msg"] == "config reloaded" for r in router.log_records())), router.log_records()
+    wait_until(
+        lambda: any(r["msg"] == "config reloaded" for r in router.log_records()),
+        "the config reloaded line",
+        explain=router.log_records,
+    )
     assert answer_of(ask(router)) == "served by model-b"
     (signals / "release").write_text("")  # the stuck import ends after all: what it loaded is never used
-    assert wait_until((signals / "finished").exists)
+    wait_until((signals / "finished").exists, "the stuck import ending")
     time.sleep(1.0)  # not a wait for anything: the window in which a late swap would show (it takes milliseconds)
     assert answer_of(ask(router)) == "served by model-b"
     assert [r["msg"] for r in router.log_records()].count("config reloaded") == 1, router.log_records()
@@ -371,12 +371,16 @@ def test_user_code_that_exits_while_loading_on_reload_is_logged_and_the_service_
     def refused() -> list[dict[str, Any]]:
         return [r for r in router.log_records() if r["msg"].startswith("config change not applied")]
 
-    assert wait_until(lambda: bool(refused())), router.log_records()
+    wait_until(refused, "the config change not applied line", explain=router.log_records)
     error = refused()[0]["error"]
     assert path in error and ("SystemExit" in error or "KeyboardInterrupt" in error), error
     assert router.proc is not None and router.proc.poll() is None
     assert health(router) == 200
     assert answer_of(ask(router)) == "served by model-a"
     router.write_config(config_of(upstream, Router={"default": "fake,model-b"}))
-    assert wait_until(lambda: any(r["msg"] == "config reloaded" for r in router.log_records())), router.log_records()
+    wait_until(
+        lambda: any(r["msg"] == "config reloaded" for r in router.log_records()),
+        "the config reloaded line",
+        explain=router.log_records,
+    )
     assert answer_of(ask(router)) == "served by model-b"

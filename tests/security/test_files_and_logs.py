@@ -25,6 +25,7 @@ from ccrouter.paths import LOG_FILE, SERVICE_STDERR_LOG
 from tests.support.ccr_cli import CcrHome, fake_provider_config
 from tests.support.fake_upstream import ScriptedUpstream, error_reply, openai_completion
 from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.process  # runs the real `ccr` and service processes
 
@@ -44,16 +45,6 @@ def post(url: str, model: str, apikey: str | None = None, timeout: float = 60) -
 def log_lines(directory: Path) -> list[str]:
     path = directory / LOG_FILE
     return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-
-
-def wait_for(condition: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("the condition did not come true in time")
 
 
 def mode_of(path: Path) -> int:
@@ -76,7 +67,7 @@ def test_a_huge_model_name_is_clipped_in_the_error_body_and_the_log_line(
     assert "does not list model 'mmm" in message and "more characters not shown" in message, message
 
     directory = router.home / "logs"
-    lines = wait_for(lambda: [line for line in log_lines(directory) if '"msg":"request"' in line])
+    lines = wait_until(lambda: [line for line in log_lines(directory) if '"msg":"request"' in line], "the request line")
     assert len(lines[-1]) < 10_000, len(lines[-1])
     record = json.loads(lines[-1])
     assert record["requested_model"].startswith("fake,mmm") and "more characters not shown" in record["requested_model"]
@@ -115,7 +106,10 @@ def test_escape_sequences_from_clients_and_providers_do_not_reach_the_terminal(
     assert post(ccr.url, f"fake,{EVIL}").status_code == 400
     upstream.queue(error_reply(429, {"error": {"message": f"quota {EVIL} exceeded"}}, {"Retry-After": "90"}))
     assert post(ccr.url, "claude-sonnet-4-5").status_code == 429
-    wait_for(lambda: len([line for line in log_lines(ccr.home / "logs") if '"msg":"request"' in line]) >= 2)
+    wait_until(
+        lambda: len([line for line in log_lines(ccr.home / "logs") if '"msg":"request"' in line]) >= 2,
+        "the two requests' log lines",
+    )
 
     table = ccr.run("logs", "-n", "10")
     raw = ccr.run("logs", "-n", "10", "--json")
@@ -150,7 +144,7 @@ def test_the_log_folder_and_files_are_private_and_older_ones_are_tightened(
     assert ccr.run("start").returncode == 0
     upstream.queue(openai_completion("hi"))
     assert post(ccr.url, "claude-sonnet-4-5").status_code == 200
-    wait_for(lambda: any('"msg":"request"' in line for line in log_lines(directory)))
+    wait_until(lambda: any('"msg":"request"' in line for line in log_lines(directory)), "the request line")
 
     assert mode_of(directory) == 0o700
     assert {path.name: mode_of(path) for path in [directory / LOG_FILE, *older]} == {

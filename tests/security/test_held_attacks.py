@@ -25,6 +25,7 @@ from tests.security.streams import REQUEST, sse_events
 from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, openai_text_reply
 from tests.support.router_process import RouterProcess
 from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for descriptors and sockets")
 
@@ -72,15 +73,6 @@ def _assert_error(response: httpx.Response, status: int, error_type: str, what: 
     body = response.json()
     assert body["type"] == "error" and body["error"]["type"] == error_type and body["error"]["message"], (what, body)
     assert not any(name.startswith("access-control-") for name in response.headers), (what, response.headers)
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 # -- 1. the APIKEY on every endpoint ----------------------------------------------------------------------------
@@ -237,7 +229,7 @@ def _exchange(router: RouterProcess, data: bytes) -> list[bytes]:
 def _served_markers(upstream: ScriptedUpstream, router: RouterProcess) -> set[str]:
     """The markers the provider received, once a sentinel request sent last has reached it."""
     LOOPBACK.post(router.url + "/v1/messages", json=_request("held-sentinel"), timeout=20)
-    assert _wait_until(lambda: "held-sentinel" in {_marker_of(r) for r in upstream.received})
+    wait_until(lambda: "held-sentinel" in {_marker_of(r) for r in upstream.received}, "the sentinel at the provider")
     return {_marker_of(r) for r in upstream.received} - {"held-sentinel"}
 
 
@@ -390,9 +382,17 @@ def test_a_disconnect_storm_leaves_no_descriptors_or_provider_connections_behind
     descriptors, provider_sockets = _descriptors(router), _live_sockets_on(upstream.port)
     asyncio.run(asyncio.wait_for(_storm(router.port, DROPPED), 30))
     assert len(upstream.received) == 1 + DROPPED  # every dropped stream was mid-answer at the provider
-    assert _wait_until(lambda: _descriptors(router) <= descriptors + 4), (descriptors, _descriptors(router))
+    wait_until(
+        lambda: _descriptors(router) <= descriptors + 4,
+        f"router descriptors <= {descriptors} + 4",
+        explain=lambda: _descriptors(router),
+    )
     # The router closed each provider connection and the provider saw it (no CLOSE_WAIT left on its side either).
-    assert _wait_until(lambda: _live_sockets_on(upstream.port) <= provider_sockets), _live_sockets_on(upstream.port)
+    wait_until(
+        lambda: _live_sockets_on(upstream.port) <= provider_sockets,
+        f"provider sockets <= {provider_sockets}",
+        explain=lambda: _live_sockets_on(upstream.port),
+    )
     assert upstream.client_went_away.is_set()
     after = LOOPBACK.post(router.url + "/v1/messages", json=_request("held-after", stream=True), timeout=20)
     _assert_complete_stream(after.status_code, after.text, "held-after")

@@ -10,6 +10,7 @@ from tests.security.streams import REQUEST
 from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, openai_text_reply
 from tests.support.router_process import RouterProcess
 from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider
+from tests.support.waiting import wait_until
 
 
 def served_by(received: Received) -> Scripted:
@@ -29,15 +30,6 @@ def answer_of(router: RouterProcess) -> str:
     return str(response.json()["content"][0]["text"])
 
 
-def wait_until(condition: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_config_that_is_not_utf8_does_not_stop_hot_reload(
     upstream: ScriptedUpstream, start_router: StartRouter
 ) -> None:
@@ -46,12 +38,20 @@ def test_a_config_that_is_not_utf8_does_not_stop_hot_reload(
     assert answer_of(router) == "served by model-a"
 
     router.config_path.write_bytes(b'{"Router": {"default": "fake,model-\xff"}}')  # Latin-1, not UTF-8
-    assert wait_until(lambda: any(r["level"] == "error" for r in router.log_records())), router.log_records()
+    wait_until(
+        lambda: any(r["level"] == "error" for r in router.log_records()),
+        "the error line for the bad file",
+        explain=router.log_records,
+    )
     time.sleep(1.2)  # more polls of the same bad version: still one error line for it
     assert answer_of(router) == "served by model-a"
 
     router.write_config(config_with_default(upstream, "model-b"))
-    assert wait_until(lambda: any(r["msg"] == "config reloaded" for r in router.log_records())), router.log_records()
+    wait_until(
+        lambda: any(r["msg"] == "config reloaded" for r in router.log_records()),
+        "the config reloaded line",
+        explain=router.log_records,
+    )
     assert answer_of(router) == "served by model-b"
 
     errors = [r for r in router.log_records() if r["level"] == "error"]

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from tests.support.ccr_cli import ccr_command
 from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, openai_text_reply
 from tests.support.router_process import RouterProcess
 from tests.support.router_setup import LOOPBACK, StartRouter, openai_provider, sdk_client
+from tests.support.waiting import wait_until
 
 APIKEY = "admin-key-0123456789abcdef"
 KEYS = {"ana": "ccr_ana-0123456789", "cy": "ccr_cy-0123456789", "dee": "ccr_dee-0123456789"}
@@ -56,15 +55,6 @@ def post(router: RouterProcess, key: str, model: str = "claude-sonnet-4-5") -> A
     return LOOPBACK.post(router.url + "/v1/messages", json={**REQUEST, "model": model}, headers={"x-api-key": key})
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def ledger_by_user(home: Path) -> dict[str | None, int]:
     if not (home / LEDGER_FILE).exists():
         return {}
@@ -90,7 +80,7 @@ def test_a_users_key_works_and_the_log_line_and_ledger_row_name_the_user(team: R
 
     records = team.wait_for_records(3)
     assert [record["user"] for record in records] == ["ana", "cy", "admin"]
-    assert wait_until(lambda: sum(ledger_by_user(team.home).values()) == 3)
+    wait_until(lambda: sum(ledger_by_user(team.home).values()) == 3, "the three requests' ledger rows")
     assert ledger_by_user(team.home) == {"ana": 1, "cy": 1, "admin": 1}
     assert KEYS["ana"] not in team.config_path.read_text()  # only the hash is in the config
 
@@ -132,7 +122,7 @@ def test_a_burst_past_the_rate_limit_is_cut_at_the_limit_with_retry_after(team: 
 
 def test_a_users_own_budget_refuses_them_once_spent_and_no_one_else(team: RouterProcess) -> None:
     assert post(team, KEYS["dee"]).status_code == 200  # 17 tokens at $1000 per million: over $0.000001
-    assert wait_until(lambda: ledger_by_user(team.home).get("dee") == 1)
+    wait_until(lambda: ledger_by_user(team.home).get("dee") == 1, "dee's ledger row")
     spent = post(team, KEYS["dee"])
     assert spent.status_code == 429, spent.text
     assert 'Budget "dee/tiny" is spent' in spent.json()["error"]["message"]
@@ -154,14 +144,14 @@ def test_ccr_user_add_and_remove_apply_by_hot_reload(team: RouterProcess) -> Non
     assert added.returncode == 0, added.stderr
     key = next(line for line in added.stdout.splitlines() if line.startswith("ccr_"))
     assert key not in team.config_path.read_text() and key_digest(key) in team.config_path.read_text()
-    assert wait_until(lambda: reloads(team) > before), team.log_records()
+    wait_until(lambda: reloads(team) > before, "the config reloaded line", explain=team.log_records)
     assert post(team, key).status_code == 200
 
     listed = ccr(team, "user", "list")
     assert "eve  routes: default, background  requests/min: 30" in listed.stdout, listed
     assert key_digest(key) not in listed.stdout and key_digest(KEYS["ana"]) not in listed.stdout
 
-    assert wait_until(lambda: ledger_by_user(team.home) == {"eve": 1})  # the writer's batch is on disk
+    wait_until(lambda: ledger_by_user(team.home) == {"eve": 1}, "eve's ledger row (the writer's batch on disk)")
     usage = ccr(team, "usage", "--by", "user", "--json")
     assert usage.returncode == 0, usage.stderr
     assert {row["user"]: row["requests"] for row in json.loads(usage.stdout)["rows"]} == {"eve": 1}
@@ -169,7 +159,7 @@ def test_ccr_user_add_and_remove_apply_by_hot_reload(team: RouterProcess) -> Non
     before = reloads(team)
     removed = ccr(team, "user", "remove", "eve")
     assert removed.returncode == 0, removed.stderr
-    assert wait_until(lambda: reloads(team) > before), team.log_records()
+    wait_until(lambda: reloads(team) > before, "the config reloaded line", explain=team.log_records)
     refused = post(team, key)
     assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
     assert "eve" not in ccr(team, "user", "list").stdout
