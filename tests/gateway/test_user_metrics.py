@@ -18,6 +18,7 @@ from ccrouter.config.users_section import key_digest
 from ccrouter.gateway.metrics import MAX_VALUES_PER_LABEL, OTHER, TOKEN_KINDS
 from ccrouter.gateway.records import RequestRecord
 from ccrouter.gateway.user_metrics import UserMetrics
+from tests.ledger.test_service_ledger import PRICE, anthropic_provider
 from tests.support.call_count import calls_made
 from tests.support.fake_upstream import Received, Scripted, ScriptedUpstream, json_reply
 from tests.support.router_process import RouterProcess
@@ -25,7 +26,6 @@ from tests.support.router_setup import LOOPBACK, StartRouter
 
 APIKEY = "admin-key-0123456789abcdef"
 KEYS = {"ana": "ccr_ana-0123456789", "bo": "ccr_bo-0123456789"}
-PRICE = {"input": 1.0, "output": 2.0, "cache_read": 0.5, "cache_write": 1.25}  # USD per million tokens
 # What the provider reports, chosen by the prompt's text (the test's way to tell the users' requests apart).
 USAGES = {
     "from ana": {"input_tokens": 1000, "output_tokens": 500, "cache_read_input_tokens": 2000,
@@ -62,15 +62,12 @@ def reply_with_usage(received: Received) -> Scripted:
 
 
 def base_config(upstream: ScriptedUpstream) -> dict[str, Any]:
-    provider = {
-        "name": "prov",
-        "api_base_url": f"{upstream.url}/v1/messages",
-        "api_key": "sk-prov-key-0123",
-        "models": ["m"],
-        "transformer": {"use": ["Anthropic"]},
+    return {
+        "APIKEY": APIKEY,
+        "Providers": [anthropic_provider(upstream)],
+        "Router": {"default": "prov,m", "think": "prov,m"},
+        "Prices": {"prov,m": PRICE},
     }
-    return {"APIKEY": APIKEY, "Providers": [provider], "Router": {"default": "prov,m", "think": "prov,m"},
-            "Prices": {"prov,m": PRICE}}  # fmt: skip
 
 
 def users() -> list[dict[str, Any]]:
