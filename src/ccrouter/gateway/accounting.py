@@ -31,6 +31,7 @@ from ccrouter.ledger.rows import RowSource, Tokens
 from ccrouter.ledger.store import LedgerStore, SqliteLedger
 from ccrouter.ledger.writer import LedgerWriter
 from ccrouter.paths import LEDGER_FILE
+from ccrouter.recent import Recent
 
 if TYPE_CHECKING:
     from ccrouter.gateway.request import MessagesRequest
@@ -137,7 +138,8 @@ class Accounts:
             user.name: BudgetBook(user.budgets, store, report=report, user=user.name) for user in users if user.budgets
         }
         self.keeps_rows = ledger is not None and ledger.store is not None
-        self._projects: dict[str, str] = {}  # session id -> the working directory its requests named
+        # session id -> the working directory its requests named (the least recently named go first)
+        self._projects: Recent[str] = Recent(MAX_SESSION_PROJECTS)
 
     def check(self, provider: str, model: str, route: str | None, user: str | None = None) -> BudgetDecision | None:
         """Whether a budget changes where this request goes (or refuses it); None when no budget is set. The
@@ -170,9 +172,7 @@ class Accounts:
         if project is None:
             project = request.project
             if project is not None and session is not None:
-                if len(self._projects) >= MAX_SESSION_PROJECTS:  # a client inventing session ids: start again
-                    self._projects.clear()
-                self._projects[session] = project
+                self._projects.put(session, project)
         record.project = project
 
     def settle(self, record: RequestRecord) -> tuple[Charge, ...]:
