@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,9 +26,8 @@ from pathlib import Path
 
 import workloads
 from gateways import BENCH_DIR, ccr_config
-from procs import CLK_TCK, Proc, free_port, http_get_status, pinned
-
-POST_LUA = BENCH_DIR / "lua" / "post.lua"
+from procs import Proc, cpu_seconds, free_port, pinned
+from wrk import run_wrk
 
 
 @dataclass
@@ -54,22 +51,8 @@ def parse_variant(text: str) -> Variant:
     return Variant(name, Path(tree or ".").resolve(), config)
 
 
-def process_cpu_s(pid: int) -> float:
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
-
-
-def wrk(port: int, seconds: float, body: Path, cpu: str) -> int:
-    cmd = ["wrk", "-t1", "-c16", f"-d{seconds:g}s", "-s", str(POST_LUA), f"http://127.0.0.1:{port}/v1/messages"]
-    out = subprocess.run([*pinned(cmd, cpu), "--", str(body)], capture_output=True, text=True, check=True).stdout
-    found = re.search(r"(\d+) requests in", out)
-    if found is None:
-        raise RuntimeError(f"wrk printed no request count:\n{out}")
-    return int(found.group(1))
+def url_of(variant: Variant) -> str:
+    return f"http://127.0.0.1:{variant.port}/v1/messages"
 
 
 def start(variant: Variant, mock_port: int, python: str, cpu: str, home: Path) -> None:
@@ -79,19 +62,15 @@ def start(variant: Variant, mock_port: int, python: str, cpu: str, home: Path) -
     env = {**os.environ, "CCR_HOME": str(home), "HOME": str(home), "PYTHONPATH": str(variant.tree / "src")}
     cmd = [python, "-m", "ccrouter.gateway.server", "--config", str(home / "config.json")]
     variant.proc = Proc(variant.name, pinned(cmd, cpu), env, home, home / "service.log")
-    deadline = time.monotonic() + 30
-    while http_get_status("127.0.0.1", variant.port, "/health") != 200:
-        if time.monotonic() > deadline or variant.proc.popen.poll() is not None:
-            raise RuntimeError(f"{variant.name} did not start: see {home / 'service.log'}")
-        time.sleep(0.05)
+    variant.proc.wait_http(variant.port, timeout=30)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", action="append", required=True, help="NAME=TREE[:KEY=JSON;...]; 2 or more")
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per wrk run (whole seconds)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="per variant, before the rounds (whole seconds)")
     parser.add_argument("--gateway-cpu", default="0")
     parser.add_argument("--load-cpu", default="1")
     parser.add_argument("--python", default=sys.executable)
@@ -107,15 +86,15 @@ def main() -> int:
                 home = Path(tmp) / variant.name
                 home.mkdir()
                 start(variant, mock_port, a.python, a.gateway_cpu, home)
-                wrk(variant.port, a.warmup, body, a.load_cpu)
+                run_wrk(url_of(variant), body, 16, a.warmup, a.load_cpu)
             for round_number in range(a.rounds):
                 for variant in variants if round_number % 2 == 0 else variants[::-1]:
                     assert variant.proc is not None
-                    before = process_cpu_s(variant.proc.pid)
-                    answered = wrk(variant.port, a.seconds, body, a.load_cpu)
+                    before = cpu_seconds([variant.proc.pid])
+                    answered = run_wrk(url_of(variant), body, 16, a.seconds, a.load_cpu)
                     time.sleep(0.3)  # the last answers' work, and the writer's batch
-                    variant.cpu_us.append((process_cpu_s(variant.proc.pid) - before) / answered * 1e6)
-                    variant.rps.append(answered / a.seconds)
+                    variant.cpu_us.append((cpu_seconds([variant.proc.pid]) - before) / answered.requests * 1e6)
+                    variant.rps.append(answered.rps)
         finally:
             for proc in [variant.proc for variant in variants] + [mock]:
                 if proc is not None:
